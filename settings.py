@@ -112,7 +112,7 @@ class Settings(BaseSettings):
         return self._check_production()
 
     def _check_sandbox(self) -> Self:
-        if not _is_loopback(self.bot_host):
+        if not is_loopback_host(self.bot_host):
             raise ValueError(
                 f"BOT_HOST={self.bot_host!r}: sandbox mode accepts unauthenticated calls and listens on "
                 "loopback only (127.0.0.1, ::1 or localhost)"
@@ -162,7 +162,8 @@ _PRODUCTION_REQUIRED = (
 )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and any loopback address (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:
