@@ -1,0 +1,237 @@
+"""The Teams surface: one activity handler that checks who is calling, then routes.
+
+Order of checks on every activity: tenant (only the configured tenant is served), service URL (replies
+only go to an allowed Bot Connector host), then the route: a text command, or an ``Action.Execute``
+verb whose payload is parsed with that verb's model. Nothing here calls Graph for more than a role check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    Attachment,
+    ChannelAccount,
+)
+
+from bot.commands import Command, CommandName, parse_command
+from bot.roles import Role, RoleDirectory
+from cards import help as help_cards
+from cards.actions import ActionParseError, parse_action
+from observability import current_correlation_id
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+ERROR_TYPE = "application/vnd.microsoft.error"
+APPROVALS_CHANNEL = "approvals-channel"
+
+CardDict = dict[str, Any]
+VerbHandler = Callable[[TurnContext, Any], Awaitable[CardDict]]
+
+
+@dataclass
+class Caller:
+    """The person behind an activity, as Teams (not the card) says."""
+
+    aad_object_id: str | None
+    name: str
+    channel_account_id: str
+
+    @classmethod
+    def of(cls, activity: Activity) -> Caller:
+        who = activity.from_property or ChannelAccount()
+        return cls(aad_object_id=who.aad_object_id, name=who.name or "someone", channel_account_id=who.id or "")
+
+
+def card_attachment(card: CardDict) -> Attachment:
+    return Attachment(content_type=ADAPTIVE_CARD, content=card)
+
+
+def card_invoke_response(card: CardDict) -> InvokeResponse:
+    """The invoke answer that replaces the clicked card (FACTS.md: never a plain dict body)."""
+    return InvokeResponse(
+        status=HTTPStatus.OK,
+        body=AdaptiveCardInvokeResponse(status_code=HTTPStatus.OK, type=ADAPTIVE_CARD, value=card),
+    )
+
+
+def error_invoke_response(status: HTTPStatus, code: str, message: str) -> InvokeResponse:
+    return InvokeResponse(
+        status=status,
+        body=AdaptiveCardInvokeResponse(
+            status_code=status, type=ERROR_TYPE, value={"code": code, "message": message}
+        ),
+    )
+
+
+class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
+    """Routes Teams activities to commands and card verbs after the tenant and service-URL checks."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        roles: RoleDirectory,
+        conversations: Any,
+        audit: Any,
+    ) -> None:
+        super().__init__()
+        self._settings = settings
+        self._roles = roles
+        self._conversations = conversations
+        self._audit = audit
+        self._verbs: dict[str, VerbHandler] = {}
+
+    def register_verb(self, verb: str, handler: VerbHandler) -> None:
+        """Route an ``Action.Execute`` verb to a handler that receives the parsed payload model."""
+        self._verbs[verb] = handler
+
+    # ------------------------------------------------------------------ gatekeeping
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        refusal = self._refusal_reason(activity)
+        if refusal is not None:
+            caller = Caller.of(activity)
+            log.warning("refused activity: %s", refusal, extra={"activity_type": activity.type})
+            await self._audit.append(
+                action="activity.refused",
+                actor_aad_id=caller.aad_object_id,
+                actor_name=caller.name,
+                detail={"reason": refusal, "activity_type": activity.type or ""},
+            )
+            if activity.type == ActivityTypes.invoke:
+                await _send_invoke_response(
+                    turn_context, error_invoke_response(HTTPStatus.FORBIDDEN, "Forbidden", "Not allowed.")
+                )
+            return
+        await super().on_turn(turn_context)
+
+    def _refusal_reason(self, activity: Activity) -> str | None:
+        tenant = _tenant_of(activity)
+        if tenant != self._settings.allowed_tenant_id:
+            return f"tenant {tenant!r} is not the allowed tenant"
+        service_url = activity.service_url or ""
+        if not any(service_url.startswith(prefix) for prefix in self._settings.allowed_service_url_prefixes):
+            return "service URL is not on the allow-list"
+        return None
+
+    # ------------------------------------------------------------------ messages
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if activity.text is None and activity.value is not None:
+            # An Action.Submit from an old card: we only use Action.Execute.
+            await turn_context.send_activity(MessageFactory.attachment(card_attachment(help_cards.help_card())))
+            return
+        command = parse_command(activity.text)
+        if _is_channel(activity):
+            await self._on_channel_command(turn_context, command)
+            return
+        await self._on_personal_command(turn_context, command)
+
+    async def _on_personal_command(self, turn_context: TurnContext, command: Command) -> None:
+        if command.name is CommandName.HELP:
+            card = help_cards.help_card()
+        elif command.name is CommandName.UNKNOWN:
+            card = help_cards.unknown_command_card(command.text)
+        else:
+            card = help_cards.not_yet_available_card(command.name.value)
+        await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
+
+    async def _on_channel_command(self, turn_context: TurnContext, command: Command) -> None:
+        caller = Caller.of(turn_context.activity)
+        if command.name is CommandName.APPROVALS_HERE:
+            if not await self._roles.has_role(caller.aad_object_id, Role.ADMINISTRATOR):
+                await turn_context.send_activity(
+                    MessageFactory.attachment(card_attachment(help_cards.refusal_card("bind_channel")))
+                )
+                return
+            reference = TurnContext.get_conversation_reference(turn_context.activity)
+            await self._conversations.save(
+                APPROVALS_CHANNEL, reference.serialize(), set_by=caller.aad_object_id or caller.name
+            )
+            await self._audit.append(
+                action="approvals_channel.bound",
+                actor_aad_id=caller.aad_object_id,
+                actor_name=caller.name,
+                detail={"channel_id": _channel_id(turn_context.activity) or ""},
+            )
+            await turn_context.send_activity(
+                MessageFactory.attachment(card_attachment(help_cards.channel_bound_card()))
+            )
+            return
+        if command.name is CommandName.HELP or command.name is CommandName.UNKNOWN:
+            await turn_context.send_activity(MessageFactory.attachment(card_attachment(help_cards.help_card())))
+            return
+        await turn_context.send_activity(MessageFactory.text("Please use that command in a 1:1 chat with me."))
+
+    # ------------------------------------------------------------------ installs
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        if turn_context.activity.conversation and turn_context.activity.conversation.conversation_type == "personal":
+            await turn_context.send_activity(MessageFactory.attachment(card_attachment(help_cards.welcome_card())))
+
+    # ------------------------------------------------------------------ Action.Execute
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        if turn_context.activity.name != "adaptiveCard/action":
+            return error_invoke_response(HTTPStatus.NOT_IMPLEMENTED, "NotImplemented", "Not supported.")
+        value = turn_context.activity.value
+        action = value.get("action") if isinstance(value, dict) else None
+        if not isinstance(action, dict) or action.get("type") != "Action.Execute":
+            return error_invoke_response(HTTPStatus.BAD_REQUEST, "BadRequest", "Expected an Action.Execute.")
+        verb = action.get("verb")
+        data = action.get("data")
+        handler = self._verbs.get(verb) if isinstance(verb, str) else None
+        if handler is None:
+            return error_invoke_response(HTTPStatus.BAD_REQUEST, "UnknownVerb", "This card action is not supported.")
+        try:
+            payload = parse_action(verb, data if isinstance(data, dict) else {})
+        except ActionParseError:
+            return error_invoke_response(HTTPStatus.BAD_REQUEST, "BadPayload", "This card action is malformed.")
+        card = await handler(turn_context, payload)
+        return card_invoke_response(card)
+
+    async def on_adaptive_card_invoke(
+        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
+    ) -> AdaptiveCardInvokeResponse:  # pragma: no cover - routed in on_invoke_activity
+        raise NotImplementedError
+
+
+async def _send_invoke_response(turn_context: TurnContext, response: InvokeResponse) -> None:
+    await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response, value=response))
+
+
+def _tenant_of(activity: Activity) -> str | None:
+    # Teams puts the tenant in channelData; `conversation.tenant_id` reads as None in Python (FACTS.md).
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = channel_data.get("tenant")
+    return tenant.get("id") if isinstance(tenant, dict) else None
+
+
+def _is_channel(activity: Activity) -> bool:
+    conversation = activity.conversation
+    return bool(conversation and conversation.conversation_type == "channel")
+
+
+def _channel_id(activity: Activity) -> str | None:
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    channel = channel_data.get("channel")
+    return channel.get("id") if isinstance(channel, dict) else None
+
+
+def correlation_suffix() -> str:
+    cid = current_correlation_id()
+    return f" (ref {cid})" if cid else ""
