@@ -194,6 +194,7 @@ class LocalIdentityServer:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        assert self._loop is not None and self._thread is not None
+        assert self._loop is not None
+        assert self._thread is not None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
