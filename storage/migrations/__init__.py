@@ -1,0 +1,1 @@
+"""Alembic migrations for the bot's database, applied programmatically by ``Database.migrate()``."""
