@@ -71,7 +71,9 @@ class JsonFormatter(logging.Formatter):
             entry["correlation_id"] = cid
         for key, value in vars(record).items():
             if key not in self._STANDARD and key != "correlation_id" and not key.startswith("_"):
-                entry[key] = value if isinstance(value, int | float | bool | type(None)) else redact(str(value))
+                entry[key] = (
+                    value if isinstance(value, int | float | bool | type(None)) else redact(str(value))
+                )
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)

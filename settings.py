@@ -135,8 +135,13 @@ class Settings(BaseSettings):
 
     def _check_production(self) -> Self:
         missing = [name.upper() for name in _PRODUCTION_REQUIRED if not getattr(self, name)]
-        if not (self.bot_app_password or (self.bot_certificate_thumbprint and self.bot_certificate_private_key_path)):
-            missing.append("BOT_APP_PASSWORD (or BOT_CERTIFICATE_THUMBPRINT + BOT_CERTIFICATE_PRIVATE_KEY_PATH)")
+        if not (
+            self.bot_app_password
+            or (self.bot_certificate_thumbprint and self.bot_certificate_private_key_path)
+        ):
+            missing.append(
+                "BOT_APP_PASSWORD (or BOT_CERTIFICATE_THUMBPRINT + BOT_CERTIFICATE_PRIVATE_KEY_PATH)"
+            )
         if not self.graph_use_managed_identity:
             missing += [n.upper() for n in ("graph_tenant_id", "graph_client_id") if not getattr(self, n)]
             if not (self.graph_client_secret or self.graph_certificate_path):
@@ -145,7 +150,8 @@ class Settings(BaseSettings):
                 )
         if missing:
             raise ValueError(
-                "production mode needs these settings: " + ", ".join(missing)
+                "production mode needs these settings: "
+                + ", ".join(missing)
                 + " (or set BOT_MODE=sandbox to run against the local sandbox tenant)"
             )
         return self

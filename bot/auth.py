@@ -85,7 +85,9 @@ class ClientCredentialsGrant(AppCredentials):  # type: ignore[misc]
         with self._lock:
             if self._token and not force_refresh and time.time() < self._expires_at - 60:
                 return self._token
-            scope = self.oauth_scope if self.oauth_scope.endswith("/.default") else f"{self.oauth_scope}/.default"
+            scope = (
+                self.oauth_scope if self.oauth_scope.endswith("/.default") else f"{self.oauth_scope}/.default"
+            )
             response = requests.post(
                 self._token_url,
                 timeout=10,
@@ -133,7 +135,9 @@ class CachingCredentialsFactory(ServiceClientCredentialsFactory):  # type: ignor
         if cached is not None:
             return cached
         if await self.is_authentication_disabled():
-            created = await self._inner.create_credentials(app_id, oauth_scope, login_endpoint, validate_authority)
+            created = await self._inner.create_credentials(
+                app_id, oauth_scope, login_endpoint, validate_authority
+            )
         elif not await self.is_valid_app_id(app_id):
             raise PermissionError("Invalid app_id")
         elif login_endpoint and _is_loopback_url(login_endpoint):
@@ -141,7 +145,9 @@ class CachingCredentialsFactory(ServiceClientCredentialsFactory):  # type: ignor
                 raise PermissionError("a loopback login endpoint needs a client secret")
             created = ClientCredentialsGrant(app_id, self._password, oauth_scope, login_endpoint)
         else:
-            created = await self._inner.create_credentials(app_id, oauth_scope, login_endpoint, validate_authority)
+            created = await self._inner.create_credentials(
+                app_id, oauth_scope, login_endpoint, validate_authority
+            )
         with self._lock:
             return self._cache.setdefault(key, created)
 
@@ -183,15 +189,18 @@ def bot_framework_configuration(settings: Settings) -> SimpleNamespace:
         "APP_TENANTID": settings.bot_app_tenant_id or "",
     }
     if settings.bot_openid_metadata_url or settings.bot_login_url or settings.bot_token_issuer:
-        metadata = str(settings.bot_openid_metadata_url or AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL)
+        default_login = (
+            f"{AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX}{settings.bot_app_tenant_id}"
+        )
+        metadata = str(
+            settings.bot_openid_metadata_url
+            or AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+        )
         values.update(
             TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=metadata,
             TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL=metadata,
             TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=settings.bot_token_issuer or BOT_FRAMEWORK_ISSUER,
-            TO_CHANNEL_FROM_BOT_LOGIN_URL=str(
-                settings.bot_login_url
-                or f"{AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX}{settings.bot_app_tenant_id}"
-            ),
+            TO_CHANNEL_FROM_BOT_LOGIN_URL=str(settings.bot_login_url or default_login),
             TO_CHANNEL_FROM_BOT_OAUTH_SCOPE=settings.bot_oauth_scope
             or AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE,
             CALLER_ID="urn:botframework:azure",
@@ -214,4 +223,4 @@ def speed_up_msrest_retry_policy() -> None:
     searched linearly per element); a frozenset gives the same membership answers in O(1).
     """
     if not isinstance(ClientRetryPolicy.safe_codes, frozenset):
-        ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)
+        ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)  # type: ignore[assignment]

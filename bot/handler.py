@@ -52,7 +52,9 @@ class Caller:
     @classmethod
     def of(cls, activity: Activity) -> Caller:
         who = activity.from_property or ChannelAccount()
-        return cls(aad_object_id=who.aad_object_id, name=who.name or "someone", channel_account_id=who.id or "")
+        return cls(
+            aad_object_id=who.aad_object_id, name=who.name or "someone", channel_account_id=who.id or ""
+        )
 
 
 def card_attachment(card: CardDict) -> Attachment:
@@ -133,7 +135,9 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         activity = turn_context.activity
         if activity.text is None and activity.value is not None:
             # An Action.Submit from an old card: we only use Action.Execute.
-            await turn_context.send_activity(MessageFactory.attachment(card_attachment(help_cards.help_card())))
+            await turn_context.send_activity(
+                MessageFactory.attachment(card_attachment(help_cards.help_card()))
+            )
             return
         command = parse_command(activity.text)
         if _is_channel(activity):
@@ -173,15 +177,24 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
             )
             return
         if command.name is CommandName.HELP or command.name is CommandName.UNKNOWN:
-            await turn_context.send_activity(MessageFactory.attachment(card_attachment(help_cards.help_card())))
+            await turn_context.send_activity(
+                MessageFactory.attachment(card_attachment(help_cards.help_card()))
+            )
             return
-        await turn_context.send_activity(MessageFactory.text("Please use that command in a 1:1 chat with me."))
+        await turn_context.send_activity(
+            MessageFactory.text("Please use that command in a 1:1 chat with me.")
+        )
 
     # ------------------------------------------------------------------ installs
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
-        if turn_context.activity.conversation and turn_context.activity.conversation.conversation_type == "personal":
-            await turn_context.send_activity(MessageFactory.attachment(card_attachment(help_cards.welcome_card())))
+        if (
+            turn_context.activity.conversation
+            and turn_context.activity.conversation.conversation_type == "personal"
+        ):
+            await turn_context.send_activity(
+                MessageFactory.attachment(card_attachment(help_cards.welcome_card()))
+            )
 
     # ------------------------------------------------------------------ Action.Execute
 
@@ -196,11 +209,15 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         data = action.get("data")
         handler = self._verbs.get(verb) if isinstance(verb, str) else None
         if handler is None:
-            return error_invoke_response(HTTPStatus.BAD_REQUEST, "UnknownVerb", "This card action is not supported.")
+            return error_invoke_response(
+                HTTPStatus.BAD_REQUEST, "UnknownVerb", "This card action is not supported."
+            )
         try:
             payload = parse_action(verb, data if isinstance(data, dict) else {})
         except ActionParseError:
-            return error_invoke_response(HTTPStatus.BAD_REQUEST, "BadPayload", "This card action is malformed.")
+            return error_invoke_response(
+                HTTPStatus.BAD_REQUEST, "BadPayload", "This card action is malformed."
+            )
         card = await handler(turn_context, payload)
         return card_invoke_response(card)
 

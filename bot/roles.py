@@ -33,7 +33,11 @@ class RoleGroups:
     administrators: str
 
     def by_role(self) -> dict[Role, str]:
-        return {Role.REQUESTER: self.requesters, Role.APPROVER: self.approvers, Role.ADMINISTRATOR: self.administrators}
+        return {
+            Role.REQUESTER: self.requesters,
+            Role.APPROVER: self.approvers,
+            Role.ADMINISTRATOR: self.administrators,
+        }
 
 
 class RoleDirectory:

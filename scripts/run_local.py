@@ -44,11 +44,18 @@ def wait_for(url: str, name: str, process: subprocess.Popen[bytes], timeout: flo
     raise RuntimeError(f"{name} did not answer {url} within {timeout:.0f} s")
 
 
-def start(name: str, args: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+def start(
+    name: str, args: list[str], *, env: dict[str, str], cwd: Path, log: Path
+) -> subprocess.Popen[bytes]:
     print(f"  starting {name} (log: {log.relative_to(ROOT)})", flush=True)
     handle = log.open("ab")
     return subprocess.Popen(  # noqa: S603 - fixed argument lists
-        args, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        args,
+        cwd=cwd,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
 
@@ -68,11 +75,17 @@ def stop(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
 
 
 def main() -> int:
-    busy = [f"{name} port {port}" for name, port in
-            (("sandbox", SANDBOX_PORT), ("bot", BOT_PORT), ("Playground", PLAYGROUND_PORT)) if port_in_use(port)]
+    busy = [
+        f"{name} port {port}"
+        for name, port in (("sandbox", SANDBOX_PORT), ("bot", BOT_PORT), ("Playground", PLAYGROUND_PORT))
+        if port_in_use(port)
+    ]
     if busy:
-        print("Not starting: already in use: " + ", ".join(busy) + ".\n"
-              "Is `make run` already running in another terminal? Stop it with Ctrl-C there.", file=sys.stderr)
+        print(
+            "Not starting: already in use: " + ", ".join(busy) + ".\n"
+            "Is `make run` already running in another terminal? Stop it with Ctrl-C there.",
+            file=sys.stderr,
+        )
         return 1
     if not PLAYGROUND_CLI.exists():
         print("The Agents Playground is not installed; run `make setup` (npm ci).", file=sys.stderr)
@@ -97,8 +110,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     print("Starting the vendor onboarding bot in sandbox mode:", flush=True)
     try:
-        sandbox = start("sandbox tenant", [PYTHON, "-m", "sandbox", "--port", str(SANDBOX_PORT)],
-                        env=env, cwd=ROOT, log=logs / "sandbox.log")
+        sandbox = start(
+            "sandbox tenant",
+            [PYTHON, "-m", "sandbox", "--port", str(SANDBOX_PORT)],
+            env=env,
+            cwd=ROOT,
+            log=logs / "sandbox.log",
+        )
         processes.append(("sandbox tenant", sandbox))
         wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/v1.0/organization", "the sandbox tenant", sandbox)
         bot = start("bot", [PYTHON, "app.py"], env=bot_env, cwd=ROOT, log=logs / "bot.log")
@@ -106,9 +124,20 @@ def main() -> int:
         wait_for(f"http://127.0.0.1:{BOT_PORT}/healthz", "the bot", bot)
         playground = start(
             "Agents Playground",
-            ["node", str(PLAYGROUND_CLI), "-e", f"http://127.0.0.1:{BOT_PORT}/api/messages", "-c", "msteams",
-             "--dt", "-p", str(PLAYGROUND_PORT)],
-            env=playground_env, cwd=playground_dir, log=logs / "playground.log",
+            [
+                "node",
+                str(PLAYGROUND_CLI),
+                "-e",
+                f"http://127.0.0.1:{BOT_PORT}/api/messages",
+                "-c",
+                "msteams",
+                "--dt",
+                "-p",
+                str(PLAYGROUND_PORT),
+            ],
+            env=playground_env,
+            cwd=playground_dir,
+            log=logs / "playground.log",
         )
         processes.append(("Agents Playground", playground))
         wait_for(f"http://127.0.0.1:{PLAYGROUND_PORT}/_debug/ping", "the Agents Playground", playground)
@@ -125,8 +154,11 @@ def main() -> int:
         while True:
             for name, process in processes:
                 if process.poll() is not None:
-                    print(f"\n{name} exited with status {process.returncode}; stopping the rest "
-                          f"(see {logs.relative_to(ROOT)}/).", file=sys.stderr)
+                    print(
+                        f"\n{name} exited with status {process.returncode}; stopping the rest "
+                        f"(see {logs.relative_to(ROOT)}/).",
+                        file=sys.stderr,
+                    )
                     return 1
             time.sleep(0.5)
     except KeyboardInterrupt:

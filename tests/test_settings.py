@@ -29,7 +29,11 @@ PRODUCTION = {
 @pytest.fixture(autouse=True)
 def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
-        if name.startswith(("BOT_", "GRAPH_")) or name in {"DATABASE_URL", "SECRETS_KEY", "ALLOWED_TENANT_ID"}:
+        if name.startswith(("BOT_", "GRAPH_")) or name in {
+            "DATABASE_URL",
+            "SECRETS_KEY",
+            "ALLOWED_TENANT_ID",
+        }:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no .env from the working tree
 
@@ -38,8 +42,17 @@ def test_production_is_the_default_and_names_every_missing_setting() -> None:
     with pytest.raises(SettingsError) as raised:
         load_settings()
     message = str(raised.value)
-    for name in ("BOT_APP_ID", "BOT_APP_PASSWORD", "BOT_APP_TENANT_ID", "ALLOWED_TENANT_ID", "GRAPH_CLIENT_SECRET",
-                 "REQUESTERS_GROUP_ID", "APPROVERS_GROUP_ID", "ADMINS_GROUP_ID", "SECRETS_KEY"):
+    for name in (
+        "BOT_APP_ID",
+        "BOT_APP_PASSWORD",
+        "BOT_APP_TENANT_ID",
+        "ALLOWED_TENANT_ID",
+        "GRAPH_CLIENT_SECRET",
+        "REQUESTERS_GROUP_ID",
+        "APPROVERS_GROUP_ID",
+        "ADMINS_GROUP_ID",
+        "SECRETS_KEY",
+    ):
         assert name in message
 
 
@@ -73,7 +86,7 @@ def test_sandbox_fills_the_sandbox_tenant_and_stays_on_loopback() -> None:
     assert settings.effective_graph_base_url == "http://127.0.0.1:3979/v1.0"
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.5", "example.com", "::"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.5", "example.com", "::"])  # noqa: S104 - refused
 def test_sandbox_refuses_a_non_loopback_listener(host: str) -> None:
     with pytest.raises(SettingsError, match="loopback"):
         load_settings(bot_mode="sandbox", bot_host=host)
@@ -87,8 +100,14 @@ def test_sandbox_refuses_bot_credentials() -> None:
 def test_the_bot_process_exits_non_zero_naming_what_is_missing(tmp_path: Path) -> None:
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "app.py")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
     assert result.returncode == 2
-    assert "BOT_APP_ID" in result.stderr and "GRAPH_CLIENT_SECRET" in result.stderr
+    assert "BOT_APP_ID" in result.stderr
+    assert "GRAPH_CLIENT_SECRET" in result.stderr

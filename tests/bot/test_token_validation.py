@@ -8,7 +8,7 @@ Connector and records what the bot sends.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -34,7 +34,7 @@ def identity() -> Iterator[LocalIdentityServer]:
 async def bot(identity: LocalIdentityServer, tmp_path: Any) -> AsyncIterator[str]:
     # botbuilder caches signing keys per metadata URL in a class-level dict (FACTS.md).
     JwtTokenExtractor.metadataCache.clear()
-    settings = {
+    settings: dict[str, Any] = {
         "bot_app_id": APP_ID,
         "bot_app_password": APP_SECRET,
         "bot_app_tenant_id": TENANT,
@@ -68,18 +68,24 @@ async def post(url: str, body: dict[str, Any], token: str | None) -> int:
         return response.status
 
 
-async def test_a_valid_token_is_accepted_and_the_reply_is_signed(identity: LocalIdentityServer, bot: str) -> None:
+async def test_a_valid_token_is_accepted_and_the_reply_is_signed(
+    identity: LocalIdentityServer, bot: str
+) -> None:
     sent_before = len(identity.state.sent)
     token = identity.mint(audience=APP_ID, service_url=identity.service_url)
     assert await post(bot, message(identity), token) == 201
     replies = identity.state.sent[sent_before:]
     assert len(replies) == 1
-    assert replies[0]["activity"]["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert (
+        replies[0]["activity"]["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    )
     assert replies[0]["authorization"].startswith("Bearer ")
     assert APP_SECRET not in replies[0]["authorization"]
 
 
-async def test_outbound_token_is_requested_once_for_many_turns(identity: LocalIdentityServer, bot: str) -> None:
+async def test_outbound_token_is_requested_once_for_many_turns(
+    identity: LocalIdentityServer, bot: str
+) -> None:
     before = len(identity.state.token_requests)
     for _ in range(5):
         token = identity.mint(audience=APP_ID, service_url=identity.service_url)
@@ -87,17 +93,23 @@ async def test_outbound_token_is_requested_once_for_many_turns(identity: LocalId
     assert len(identity.state.token_requests) - before <= 1
 
 
-FORGERIES = {
+FORGERIES: dict[str, Callable[[LocalIdentityServer], str | None]] = {
     "missing header": lambda idp: None,
     "empty token": lambda idp: "",
-    "expired beyond leeway": lambda idp: idp.mint(audience=APP_ID, service_url=idp.service_url, lifetime=-600),
-    "not yet valid": lambda idp: idp.mint(audience=APP_ID, service_url=idp.service_url, not_before_offset=600),
+    "expired beyond leeway": lambda idp: idp.mint(
+        audience=APP_ID, service_url=idp.service_url, lifetime=-600
+    ),
+    "not yet valid": lambda idp: idp.mint(
+        audience=APP_ID, service_url=idp.service_url, not_before_offset=600
+    ),
     "wrong key": lambda idp: idp.mint(audience=APP_ID, service_url=idp.service_url, key=new_key()),
     "unknown kid": lambda idp: idp.mint(audience=APP_ID, service_url=idp.service_url, kid="rotated-away"),
     "alg none": lambda idp: idp.unsigned(audience=APP_ID, service_url=idp.service_url),
     "no exp": lambda idp: idp.mint(audience=APP_ID, service_url=idp.service_url, include_exp=False),
     "wrong audience": lambda idp: idp.mint(audience="another-bot", service_url=idp.service_url),
-    "wrong issuer": lambda idp: idp.mint(audience=APP_ID, service_url=idp.service_url, issuer="https://evil.example"),
+    "wrong issuer": lambda idp: idp.mint(
+        audience=APP_ID, service_url=idp.service_url, issuer="https://evil.example"
+    ),
     "wrong serviceurl claim": lambda idp: idp.mint(audience=APP_ID, service_url="https://smba.evil.example/"),
     "no serviceurl claim": lambda idp: idp.mint(audience=APP_ID, service_url=None),
     "garbage": lambda idp: "not.a.jwt",

@@ -62,7 +62,8 @@ async def running_bot(
         values |= PRODUCTION_PLACEHOLDERS
     values |= overrides
     settings = load_settings(**values)
-    app = create_app(settings, graph=graph if graph is not None else OfflineDirectory())
+    gateway: Any = graph if graph is not None else OfflineDirectory()
+    app = create_app(settings, graph=gateway)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     bound = port or free_port()

@@ -14,6 +14,7 @@ Routes (all on 127.0.0.1):
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 import time
@@ -28,6 +29,10 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from jwt.algorithms import RSAAlgorithm
 
 ISSUER = "https://api.botframework.com"
+
+
+def _b64(part: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
 
 
 def new_key() -> RSAPrivateKey:
@@ -104,7 +109,8 @@ class LocalIdentityServer:
             "nbf": now - 60,
             "exp": now + 3600,
         }
-        return jwt.encode(claims, None, algorithm="none", headers={"kid": self.state.kid})
+        header = {"alg": "none", "typ": "JWT", "kid": self.state.kid}
+        return f"{_b64(header)}.{_b64(claims)}."
 
     def _app(self) -> web.Application:
         state = self.state
