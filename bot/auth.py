@@ -60,7 +60,10 @@ class StrictBotFrameworkAuthentication(ConfigurationBotFrameworkAuthentication):
             # The exception text can quote token contents; log the type only.
             raise PermissionError(f"Unauthorized: {type(err).__name__}") from err
         identity = result.claims_identity
-        if identity is not None and identity.is_authenticated and "exp" not in (identity.claims or {}):
+        validated = identity is not None and (
+            identity.authentication_type != AuthenticationConstants.ANONYMOUS_AUTH_TYPE
+        )
+        if validated and "exp" not in (identity.claims or {}):
             # PyJWT only checks `exp` when present; a token that never expires is a forgery risk.
             raise PermissionError("Unauthorized: token has no expiry")
         return result

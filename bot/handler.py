@@ -162,9 +162,11 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
                     MessageFactory.attachment(card_attachment(help_cards.refusal_card("bind_channel")))
                 )
                 return
-            reference = TurnContext.get_conversation_reference(turn_context.activity)
             await self._conversations.save(
-                APPROVALS_CHANNEL, reference.serialize(), set_by=caller.aad_object_id or caller.name
+                APPROVALS_CHANNEL,
+                _channel_reference(turn_context.activity),
+                set_by=caller.aad_object_id,
+                set_by_name=caller.name,
             )
             await self._audit.append(
                 action="approvals_channel.bound",
@@ -241,6 +243,24 @@ def _tenant_of(activity: Activity) -> str | None:
 def _is_channel(activity: Activity) -> bool:
     conversation = activity.conversation
     return bool(conversation and conversation.conversation_type == "channel")
+
+
+def _channel_reference(activity: Activity) -> dict[str, Any]:
+    """Where new approval cards go: the channel itself, not the thread the command was typed in.
+
+    A message in a channel thread has the conversation id ``<channel>;messageid=<root>``; sending to that
+    would reply in the thread. The bare channel id makes each approval card a new post.
+    """
+    reference = TurnContext.get_conversation_reference(activity)
+    channel_id = _channel_id(activity)
+    if channel_id and reference.conversation is not None:
+        reference.conversation.id = channel_id
+    serialized: dict[str, Any] = reference.serialize()
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    channel = channel_data.get("channel")
+    if isinstance(channel, dict) and isinstance(channel.get("name"), str):
+        serialized["channel_name"] = channel["name"][:128]
+    return serialized
 
 
 def _channel_id(activity: Activity) -> str | None:
