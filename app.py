@@ -10,26 +10,46 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import metadata
 
 from aiohttp import web
-from botbuilder.core import MessageFactory, TurnContext
+from botbuilder.core import ConversationState, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import ActivityTypes
+from cryptography.fernet import Fernet
 
+from bot.approvals import ApprovalDesk
 from bot.auth import create_bot_authentication, speed_up_msrest_retry_policy
 from bot.handler import VendorOnboardingBot
-from bot.roles import RoleDirectory, RoleGroups
+from bot.notifier import TeamsNotifier
+from bot.roles import Role, RoleDirectory, RoleGroups
+from bot.seats import SeatSnapshot
 from bot.state_storage import DatabaseStorage
+from bot.wizard_service import WizardService
+from cards.wizard import wizard_ended_card
+from dialogs.onboarding_wizard import OnboardingWizard
 from observability import configure_logging, correlation, current_correlation_id
+from onboarding.config import OnboardingConfig, load_onboarding_config
+from onboarding.segments import SegmentCatalog, load_catalog
 from provisioning.graph import GraphGateway, create_graph_gateway
+from provisioning.runner import ProvisioningRunner
+from provisioning.worker import JobWorker
 from settings import Settings, SettingsError, load_settings
+from storage.accounts import ServiceAccounts
+from storage.clock import utc_now
 from storage.database import Database
-from storage.repositories import AuditLog, ConversationRefs, KeyValueStore
+from storage.errors import ConcurrencyError
+from storage.repositories import AuditLog, ConversationRefs, JobQueue, KeyValueStore, OnceMarks
+from storage.requests import RequestStore, StepLog
+from storage.vault import CredentialVault
 
 log = logging.getLogger("app")
 
@@ -44,6 +64,7 @@ class Services:
     adapter: CloudAdapter
     bot: VendorOnboardingBot
     started_at: float
+    graph_health: GraphHealth
 
 
 SERVICES = web.AppKey("services", Services)
@@ -70,14 +91,26 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     started = time.monotonic()
     speed_up_msrest_retry_policy()
+    onboarding_config, catalog = _load_policy(settings)
+    secrets_key = _secrets_key(settings)
+    instance_id = settings.instance_id or f"{socket.gethostname()}:{os.getpid()}"
     database = await Database.create(settings.effective_database_url)
     graph = app[GRAPH_OVERRIDE] if GRAPH_OVERRIDE in app else create_graph_gateway(settings)
-    try:
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(database.close)
+        stack.push_async_callback(graph.close)
         await database.migrate()
-        await graph.warm_up()
+        if not await graph.warm_up():
+            log.warning("Microsoft Graph did not answer the warm-up call; /healthz reports it")
         kv = KeyValueStore(database)
         conversations = ConversationRefs(database)
         audit = AuditLog(database)
+        jobs = JobQueue(database)
+        marks = OnceMarks(database)
+        requests = RequestStore(database)
+        steps = StepLog(database)
+        vault = CredentialVault(database, secrets_key)
+        accounts = ServiceAccounts(database)
         roles = RoleDirectory(
             graph,
             RoleGroups(
@@ -89,22 +122,117 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         adapter = CloudAdapter(create_bot_authentication(settings))
         adapter.on_turn_error = _on_turn_error
-        bot = VendorOnboardingBot(settings, roles, conversations, audit)
-        _ = DatabaseStorage(kv)
-        app[SERVICES] = Services(settings, database, graph, adapter, bot, started)
+        reveal_window = timedelta(hours=settings.password_reveal_hours)
+        notifier = TeamsNotifier(
+            adapter,
+            app_id=settings.bot_app_id or "",
+            requests=requests,
+            steps=steps,
+            conversations=conversations,
+            marks=marks,
+            instance_id=instance_id,
+            reveal_window=reveal_window,
+        )
+        stack.push_async_callback(notifier.close)
+        seats = SeatSnapshot(graph)
+        stack.push_async_callback(seats.close)
+        await seats.prefetch()
+        wizard_service = WizardService(
+            config=onboarding_config,
+            catalog=catalog,
+            directory=graph,
+            seats=seats,
+            requests=requests,
+            audit=audit,
+            on_submitted=notifier.post_approval_card,
+            vendor_accounts_group_id=settings.vendor_accounts_group_id,
+            marks=marks,
+            may_request=lambda aad: roles.has_role(aad, Role.REQUESTER),
+        )
+        wizard = OnboardingWizard(
+            ConversationState(DatabaseStorage(kv)),
+            wizard_service,
+            ended_card=wizard_ended_card,
+            save_conflicts=(ConcurrencyError,),
+        )
+        runner = ProvisioningRunner(
+            graph, requests, steps, vault, accounts, audit, notifier, password_ttl=reveal_window
+        )
+        worker = JobWorker(
+            jobs, runner.job_handlers(), worker_id=instance_id, poll_seconds=settings.worker_poll_seconds
+        )
+        desk = ApprovalDesk(
+            requests=requests,
+            steps=steps,
+            jobs=jobs,
+            audit=audit,
+            roles=roles,
+            vault=vault,
+            notifier=notifier,
+            clock=utc_now,
+            on_enqueued=worker.wake,
+        )
+        bot = VendorOnboardingBot(settings, roles, conversations, audit, wizard=wizard, desk=desk)
+        worker_task = asyncio.create_task(worker.run_forever(), name="job-worker")
+        stack.push_async_callback(_stop_worker, worker, worker_task)
+        app[SERVICES] = Services(settings, database, graph, adapter, bot, started, GraphHealth(graph))
         log.info(
             "bot ready",
             extra={
                 "mode": settings.bot_mode.value,
                 "listen": f"{settings.bot_host}:{settings.bot_port}",
                 "graph": settings.effective_graph_base_url,
+                "instance": instance_id,
                 "startup_seconds": round(time.monotonic() - started, 3),
             },
         )
         yield
-    finally:
-        await graph.close()
-        await database.close()
+
+
+async def _stop_worker(worker: JobWorker, task: asyncio.Task[None]) -> None:
+    await worker.stop()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def _load_policy(settings: Settings) -> tuple[OnboardingConfig, SegmentCatalog | None]:
+    """The onboarding configuration and the segment catalog; a broken file stops start-up, naming it."""
+    assert settings.onboarding_config_path is not None  # settings require it in production; sandbox fills it
+    config = load_onboarding_config(settings.onboarding_config_path)
+    catalog = load_catalog(settings.segments_catalog_path) if settings.segments_catalog_path else None
+    return config, catalog
+
+
+def _secrets_key(settings: Settings) -> str:
+    """The key that encrypts temporary passwords; sandbox mode keeps its own under the data folder."""
+    if settings.secrets_key is not None:
+        return settings.secrets_key.get_secret_value()
+    if not settings.sandbox:  # pragma: no cover - settings validation already refuses this
+        raise SettingsError("SECRETS_KEY is required in production mode")
+    path = settings.data_dir / "sandbox-secrets.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(Fernet.generate_key().decode("ascii"))
+    return path.read_text(encoding="ascii").strip()
+
+
+class GraphHealth:
+    """Whether Graph answered recently: probed at most every ``ttl`` seconds, so /healthz stays cheap."""
+
+    def __init__(self, graph: GraphGateway, ttl: float = 10.0) -> None:
+        self._graph = graph
+        self._ttl = ttl
+        self._checked_at = float("-inf")
+        self._reachable = False
+        self._lock = asyncio.Lock()
+
+    async def reachable(self) -> bool:
+        async with self._lock:
+            if time.monotonic() - self._checked_at >= self._ttl:
+                self._reachable = await self._graph.reachable()
+                self._checked_at = time.monotonic()
+            return self._reachable
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -116,7 +244,7 @@ async def _messages(request: web.Request) -> web.StreamResponse:
 
 async def _healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    database_ok, graph_ok = await asyncio.gather(services.database.ping(), services.graph.reachable())
+    database_ok, graph_ok = await asyncio.gather(services.database.ping(), services.graph_health.reachable())
     body = {
         "status": "ok" if database_ok else "degraded",
         "version": _version(),

@@ -27,6 +27,9 @@ SANDBOX_ADMINS_GROUP_ID = "6a000000-0000-4000-8000-000000000003"
 SANDBOX_VENDOR_ACCOUNTS_GROUP_ID = "6a000000-0000-4000-8000-000000000004"
 SANDBOX_GRAPH_URL = "http://127.0.0.1:3979/v1.0"
 PUBLIC_GRAPH_URL = "https://graph.microsoft.com/v1.0"
+_CONFIG_DIR = Path(__file__).resolve().parent / "config"
+SANDBOX_ONBOARDING_CONFIG = _CONFIG_DIR / "onboarding.example.toml"
+SANDBOX_SEGMENTS_CATALOG = _CONFIG_DIR / "segments.example.toml"
 
 
 class Mode(StrEnum):
@@ -92,6 +95,16 @@ class Settings(BaseSettings):
 
     max_request_bytes: int = Field(default=256 * 1024, ge=1024)
 
+    # Onboarding policy: naming, access duration, license profiles; and the information-barrier catalog.
+    onboarding_config_path: Path | None = None
+    segments_catalog_path: Path | None = None
+    #: How long after provisioning the requester may reveal the temporary password (once).
+    password_reveal_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    #: Identifies this process in job leases and once-marks; defaults to host name and PID.
+    instance_id: str | None = None
+    #: How often the background worker looks for due jobs when idle.
+    worker_poll_seconds: Seconds = 0.5
+
     @property
     def sandbox(self) -> bool:
         return self.bot_mode is Mode.SANDBOX
@@ -121,6 +134,8 @@ class Settings(BaseSettings):
             raise ValueError("BOT_APP_ID/BOT_APP_PASSWORD are set: sandbox mode runs without bot credentials")
         # Fill the sandbox tenant's fixed ids where nothing was configured (frozen model: bypass setattr).
         defaults = {
+            "onboarding_config_path": SANDBOX_ONBOARDING_CONFIG,
+            "segments_catalog_path": SANDBOX_SEGMENTS_CATALOG,
             "allowed_tenant_id": SANDBOX_TENANT_ID,
             "requesters_group_id": SANDBOX_REQUESTERS_GROUP_ID,
             "approvers_group_id": SANDBOX_APPROVERS_GROUP_ID,
@@ -158,6 +173,7 @@ class Settings(BaseSettings):
 
 
 _PRODUCTION_REQUIRED = (
+    "onboarding_config_path",
     "bot_app_id",
     "bot_app_tenant_id",
     "allowed_tenant_id",

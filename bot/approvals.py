@@ -9,15 +9,10 @@ enqueues the job, so the click is answered in milliseconds whatever Graph is doi
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-
-from provisioning.runner import JOB_CANCEL_REQUEST, JOB_PROVISION
-from storage.requests import RequestStore, StepLog, StoredRequest
-from storage.vault import CredentialVault, RevealRefused
 
 from bot.notifier import TeamsNotifier
 from bot.roles import Role, RoleDirectory
@@ -40,8 +35,11 @@ from onboarding import requests as domain
 from onboarding.audit import AuditAction
 from onboarding.errors import IllegalTransition, InvalidRequestId, SelfApprovalRefused, ValidationFailed
 from onboarding.requests import OnboardingRequest, Person, RequestStatus
+from provisioning.runner import JOB_CANCEL_REQUEST, JOB_PROVISION, cancel_payload, provision_payload
 from storage.errors import ConcurrencyError
 from storage.repositories import AuditLog, JobQueue
+from storage.requests import RequestStore, StepLog, StoredRequest
+from storage.vault import CredentialVault, RevealRefused
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +78,7 @@ class ApprovalDesk:
         vault: CredentialVault,
         notifier: TeamsNotifier,
         clock: Callable[[], datetime],
+        on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
         self._requests = requests
         self._steps = steps
@@ -89,6 +88,7 @@ class ApprovalDesk:
         self._vault = vault
         self._notifier = notifier
         self._clock = clock
+        self._on_enqueued = on_enqueued
 
     # ------------------------------------------------------------------ decisions
 
@@ -186,9 +186,10 @@ class ApprovalDesk:
         # The undo (licenses back, account deleted) is Graph work: it runs in the background.
         await self._jobs.enqueue(
             JOB_CANCEL_REQUEST,
-            json.dumps({"number": stored.request.number, "by": person.model_dump(mode="json")}),
+            cancel_payload(stored.request.number, person),
             dedupe_key=f"{JOB_CANCEL_REQUEST}:{stored.request.number}",
         )
+        self._on_enqueued()
         await self._audit.append(
             AuditAction.REQUEST_CANCELLED,
             actor_aad_id=person.aad_object_id,
@@ -252,7 +253,8 @@ class ApprovalDesk:
         return approval_card(approval_view(stored, steps, notice=notice, viewer_may_act=may_act))
 
     async def _enqueue(self, kind: str, number: int) -> None:
-        await self._jobs.enqueue(kind, json.dumps({"number": number}), dedupe_key=f"{kind}:{number}")
+        await self._jobs.enqueue(kind, provision_payload(number), dedupe_key=f"{kind}:{number}")
+        self._on_enqueued()
 
     async def _audit_refusal(self, clicker: Clicker, stored: StoredRequest, reason: str) -> None:
         log.info("refused a click on a request: %s", reason, extra={"request_id": stored.request.request_id})

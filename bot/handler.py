@@ -24,12 +24,17 @@ from botbuilder.schema import (
     ChannelAccount,
 )
 
+from bot.approvals import ApprovalDesk, Clicker
 from bot.commands import Command, CommandName, parse_command
 from bot.roles import Role, RoleDirectory
 from cards import help as help_cards
-from cards.actions import ActionParseError, parse_action
+from cards.actions import ActionParseError, CommandRunPayload, Verb, parse_action
+from cards.views import ErrorView, RefusedAction
+from dialogs.onboarding_wizard import OnboardingWizard
 from observability import current_correlation_id
+from onboarding.audit import AuditAction
 from settings import Settings
+from storage.repositories import AuditLog, ConversationRefs, user_chat_name
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +90,37 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         self,
         settings: Settings,
         roles: RoleDirectory,
-        conversations: Any,
-        audit: Any,
+        conversations: ConversationRefs,
+        audit: AuditLog,
+        *,
+        wizard: OnboardingWizard,
+        desk: ApprovalDesk,
     ) -> None:
         super().__init__()
         self._settings = settings
         self._roles = roles
         self._conversations = conversations
         self._audit = audit
+        self._wizard = wizard
+        self._desk = desk
         self._verbs: dict[str, VerbHandler] = {}
+        for verb in (Verb.WIZARD_NEXT, Verb.WIZARD_BACK, Verb.WIZARD_CANCEL, Verb.WIZARD_SUBMIT):
+            self.register_verb(verb, wizard.handle_action)
+        self.register_verb(Verb.APPROVAL_APPROVE, self._clicked(desk.approve))
+        self.register_verb(Verb.APPROVAL_REJECT, self._clicked(desk.reject))
+        self.register_verb(Verb.APPROVAL_RETRY, self._clicked(desk.retry))
+        self.register_verb(Verb.APPROVAL_CANCEL, self._clicked(desk.cancel))
+        self.register_verb(Verb.APPROVAL_REFRESH, self._clicked(desk.refresh))
+        self.register_verb(Verb.CREDENTIALS_REVEAL, self._clicked(desk.reveal))
+        self.register_verb(Verb.COMMAND_RUN, self._run_command_button)
+
+    @staticmethod
+    def _clicked(action: Callable[[Clicker, Any], Awaitable[CardDict]]) -> VerbHandler:
+        async def handle(turn_context: TurnContext, payload: Any) -> CardDict:
+            caller = Caller.of(turn_context.activity)
+            return await action(Clicker(caller.aad_object_id, caller.name), payload)
+
+        return handle
 
     def register_verb(self, verb: str, handler: VerbHandler) -> None:
         """Route an ``Action.Execute`` verb to a handler that receives the parsed payload model."""
@@ -108,7 +135,7 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
             caller = Caller.of(activity)
             log.warning("refused activity: %s", refusal, extra={"activity_type": activity.type})
             await self._audit.append(
-                action="activity.refused",
+                AuditAction.ACCESS_REFUSED,
                 actor_aad_id=caller.aad_object_id,
                 actor_name=caller.name,
                 detail={"reason": refusal, "activity_type": activity.type or ""},
@@ -146,6 +173,14 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         await self._on_personal_command(turn_context, command)
 
     async def _on_personal_command(self, turn_context: TurnContext, command: Command) -> None:
+        await self._remember_personal_chat(turn_context)
+        if command.name is CommandName.ONBOARD:
+            await self._start_onboarding(turn_context)
+            return
+        if command.name is CommandName.CANCEL:
+            if not await self._wizard.cancel(turn_context):
+                await turn_context.send_activity(MessageFactory.text("Nothing to cancel."))
+            return
         if command.name is CommandName.HELP:
             card = help_cards.help_card()
         elif command.name is CommandName.UNKNOWN:
@@ -154,12 +189,49 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
             card = help_cards.not_yet_available_card(command.name.value)
         await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
 
+    async def _start_onboarding(self, turn_context: TurnContext) -> None:
+        caller = Caller.of(turn_context.activity)
+        if not await self._roles.has_role(caller.aad_object_id, Role.REQUESTER):
+            await self._audit.append(
+                AuditAction.ACCESS_REFUSED,
+                actor_aad_id=caller.aad_object_id,
+                actor_name=caller.name,
+                detail={"command": "onboard"},
+            )
+            await turn_context.send_activity(
+                MessageFactory.attachment(card_attachment(help_cards.refusal_card(RefusedAction.ONBOARD)))
+            )
+            return
+        await self._wizard.start(turn_context)
+
+    async def _run_command_button(self, turn_context: TurnContext, payload: CommandRunPayload) -> CardDict:
+        """A button that runs a command: its output arrives as a new message; the clicked card stays."""
+        if _is_channel(turn_context.activity):
+            return help_cards.help_card(show_channel_admin=True)
+        await self._on_personal_command(turn_context, parse_command(payload.command))
+        return help_cards.help_card()
+
+    async def _remember_personal_chat(self, turn_context: TurnContext) -> None:
+        """Keep the user's 1:1 conversation reference: status changes and hand-offs are sent there."""
+        caller = Caller.of(turn_context.activity)
+        if not caller.aad_object_id:
+            return
+        reference = TurnContext.get_conversation_reference(turn_context.activity)
+        await self._conversations.save(
+            user_chat_name(caller.aad_object_id),
+            reference.serialize(),
+            set_by=caller.aad_object_id,
+            set_by_name=caller.name,
+        )
+
     async def _on_channel_command(self, turn_context: TurnContext, command: Command) -> None:
         caller = Caller.of(turn_context.activity)
         if command.name is CommandName.APPROVALS_HERE:
             if not await self._roles.has_role(caller.aad_object_id, Role.ADMINISTRATOR):
                 await turn_context.send_activity(
-                    MessageFactory.attachment(card_attachment(help_cards.refusal_card("bind_channel")))
+                    MessageFactory.attachment(
+                        card_attachment(help_cards.refusal_card(RefusedAction.BIND_CHANNEL))
+                    )
                 )
                 return
             await self._conversations.save(
@@ -169,7 +241,7 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
                 set_by_name=caller.name,
             )
             await self._audit.append(
-                action="approvals_channel.bound",
+                AuditAction.APPROVALS_CHANNEL_BOUND,
                 actor_aad_id=caller.aad_object_id,
                 actor_name=caller.name,
                 detail={"channel_id": _channel_id(turn_context.activity) or ""},
@@ -190,12 +262,12 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
     # ------------------------------------------------------------------ installs
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
-        if (
-            turn_context.activity.conversation
-            and turn_context.activity.conversation.conversation_type == "personal"
-        ):
+        conversation = turn_context.activity.conversation
+        if conversation and conversation.conversation_type == "personal":
+            await self._remember_personal_chat(turn_context)
+            caller = Caller.of(turn_context.activity)
             await turn_context.send_activity(
-                MessageFactory.attachment(card_attachment(help_cards.welcome_card()))
+                MessageFactory.attachment(card_attachment(help_cards.welcome_card(caller.name)))
             )
 
     # ------------------------------------------------------------------ Action.Execute
@@ -220,7 +292,17 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
             return error_invoke_response(
                 HTTPStatus.BAD_REQUEST, "BadPayload", "This card action is malformed."
             )
-        card = await handler(turn_context, payload)
+        try:
+            card = await handler(turn_context, payload)
+        except Exception:
+            # The click must get an answer; the user sees a reference, the log the whole story.
+            log.exception("card action failed", extra={"verb": verb})
+            card = help_cards.error_card(
+                ErrorView(
+                    message="That did not work and nothing was changed. Please try again.",
+                    correlation_id=current_correlation_id() or "-",
+                )
+            )
         return card_invoke_response(card)
 
     async def on_adaptive_card_invoke(

@@ -262,7 +262,7 @@ def wizard_submitted_card(view: SubmittedView) -> CardContent:
                 style="warning",
             ),
         ]
-    body.append(note("I'll tell you here when it is decided. Type cancel to stop the wizard at any time."))
+    body.append(note("I'll tell you here when it is decided."))
     return card(body, [execute("My requests", CommandRunPayload(command="requests"))])
 
 
@@ -272,6 +272,17 @@ def wizard_cancelled_card() -> CardContent:
         [
             heading("Cancelled", size="Medium"),
             note("Onboarding cancelled. Nothing was created.", subtle=False),
+        ],
+        [execute("Start again", CommandRunPayload(command="onboard"))],
+    )
+
+
+def wizard_ended_card() -> CardContent:
+    """A click on a wizard card that is no longer running (finished, replaced, or from elsewhere)."""
+    return card(
+        [
+            heading("This onboarding card has ended", size="Medium"),
+            note("Type onboard to start again.", subtle=False),
         ],
         [execute("Start again", CommandRunPayload(command="onboard"))],
     )

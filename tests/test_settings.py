@@ -23,6 +23,7 @@ PRODUCTION = {
     "approvers_group_id": "g2",
     "admins_group_id": "g3",
     "secrets_key": "k" * 44,
+    "onboarding_config_path": str(ROOT / "config" / "onboarding.example.toml"),
 }
 
 

@@ -273,6 +273,7 @@ def build_all(t: Text = _same) -> dict[str, CardContent]:
         "wizard-submitted": wizard.wizard_submitted_card(SubmittedView(REQUEST_ID, t("Vendor approvals"))),
         "wizard-submitted-no-channel": wizard.wizard_submitted_card(SubmittedView(REQUEST_ID, None)),
         "wizard-cancelled": wizard.wizard_cancelled_card(),
+        "wizard-ended": wizard.wizard_ended_card(),
         "approval-pending": approval.approval_card(
             approval_view(t, warnings=(t("The segment Vendors-Contoso is missing from the catalog."),))
         ),

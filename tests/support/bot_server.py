@@ -22,6 +22,7 @@ PRODUCTION_PLACEHOLDERS = {
     "approvers_group_id": "6a000000-0000-4000-8000-000000000002",
     "admins_group_id": "6a000000-0000-4000-8000-000000000003",
     "secrets_key": "m9yGJ2cx7y2bq0YQpZ4x3m3xB3J0qk7n1cYv5c9lV2w=",
+    "onboarding_config_path": str(Path(__file__).resolve().parents[2] / "config" / "onboarding.example.toml"),
 }
 
 

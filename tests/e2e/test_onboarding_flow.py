@@ -1,0 +1,226 @@
+"""Onboard a contractor end to end, as people would, in the real Agents Playground.
+
+Alice (requester) runs the wizard in her 1:1 chat; the approval card appears in "Vendor approvals";
+Adam (approver) approves; the card reaches "Provisioned"; Alice reveals the password once. The sandbox
+tenant then holds exactly one account with the planned UPN, attributes, licenses and groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.seed import REMOTE_ASSIST_SKU_ID
+from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID
+from tests.support.playground import PlaygroundClient, PlaygroundEvent
+from tests.support.product import ProductStack
+
+pytestmark = pytest.mark.e2e
+
+CHANNEL = "Vendor approvals"
+CONTRACTOR = {
+    "vendorCompany": "Contoso Field Services",
+    "firstName": "Bob",
+    "lastName": "O'Brien",
+    "contractorEmail": "bob@contoso1.example",
+    "usageLocation": "US",
+}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductStack]:
+    with ProductStack(Path(tmp_path_factory.mktemp("onboarding-e2e"))) as product:
+        yield product
+
+
+@pytest.fixture(scope="module")
+def bot_endpoint(stack: ProductStack) -> str:
+    return stack.bot_endpoint
+
+
+def actions(card: Any) -> list[dict[str, Any]]:
+    """Every Action.Execute in a card, wherever it sits (actions, action sets, refresh)."""
+    found: list[dict[str, Any]] = []
+    if isinstance(card, dict):
+        if card.get("type") == "Action.Execute":
+            found.append(card)
+        for value in card.values():
+            found += actions(value)
+    elif isinstance(card, list):
+        for item in card:
+            found += actions(item)
+    return found
+
+
+def action(card: dict[str, Any], verb: str) -> dict[str, Any]:
+    matching = [
+        a for a in actions(card) if a.get("verb") == verb and a is not card.get("refresh", {}).get("action")
+    ]
+    assert matching, f"no {verb} button on the card; buttons: {[a.get('verb') for a in actions(card)]}"
+    return matching[0]
+
+
+def input_values(card: Any) -> dict[str, str]:
+    """The values of the card's inputs as shown (prefilled), which Teams sends along with a click."""
+    found: dict[str, str] = {}
+    if isinstance(card, dict):
+        if str(card.get("type", "")).startswith("Input.") and "id" in card and card.get("value") is not None:
+            found[card["id"]] = str(card["value"])
+        for value in card.values():
+            found |= input_values(value)
+    elif isinstance(card, list):
+        for item in card:
+            found |= input_values(item)
+    return found
+
+
+def text_of(card: dict[str, Any]) -> str:
+    return str(card)
+
+
+async def click(
+    pg: PlaygroundClient,
+    card: dict[str, Any],
+    verb: str,
+    *,
+    message_id: str,
+    inputs: dict[str, str] | None = None,
+    conversation_id: str | None = None,
+    as_user: str | None = None,
+) -> dict[str, Any]:
+    data = input_values(card) | dict(action(card, verb).get("data") or {}) | (inputs or {})
+    result = await pg.execute(
+        verb, data, reply_to_id=message_id, conversation_id=conversation_id, as_user=as_user
+    )
+    return result.card
+
+
+async def wait_card(pg: PlaygroundClient, predicate: Any, timeout: float = 20) -> PlaygroundEvent:
+    return await pg.wait_for(lambda e: bool(e.cards) and predicate(e), timeout=timeout)
+
+
+async def test_onboard_approve_provision_reveal(pg: PlaygroundClient, stack: ProductStack) -> None:
+    tenant = stack.sandbox.tenant
+    channel = pg.config.channel_id(CHANNEL)
+    consumed_before, _ = tenant.seats("MICROSOFT_REMOTE_ASSIST")
+
+    # An administrator binds the approvals channel.
+    await pg.send_activity_as("29:adam", text="approvals here", conversation_id=channel, mention_bot=True)
+    await wait_card(pg, lambda e: "approval" in text_of(e.cards[0]).lower())
+
+    # Alice starts the wizard.
+    await pg.send_text("onboard")
+    started = await wait_card(pg, lambda e: e.is_new_message and "wizard.next" in text_of(e.cards[0]))
+    wizard_message = started.message.message_id
+    card = started.cards[0]
+
+    # Step 1 with a mistake: both errors shown inline, values kept.
+    card = await click(
+        pg,
+        card,
+        "wizard.next",
+        message_id=wizard_message,
+        inputs=CONTRACTOR | {"contractorEmail": "not-an-email", "usageLocation": ""},
+    )
+    assert "Contoso Field Services" in text_of(card)
+    assert "wizard.next" in text_of(card)
+    card = await click(pg, card, "wizard.next", message_id=wizard_message, inputs=CONTRACTOR)
+    # Step 2: access (the defaults are valid: profile, end date, sponsor).
+    assert "Remote Assist" in text_of(card)
+    card = await click(
+        pg,
+        card,
+        "wizard.next",
+        message_id=wizard_message,
+        inputs={"licenseProfile": "remote-assist-technician"},
+    )
+    # Step 3: information barriers: this contractor may reach everyone.
+    card = await click(pg, card, "wizard.next", message_id=wizard_message, inputs={"reachEveryone": "yes"})
+    # Step 4: review shows the exact UPN.
+    review = text_of(card)
+    assert "@" in review
+    card = await click(pg, card, "wizard.submit", message_id=wizard_message)
+    submitted = text_of(card)
+    assert "VND-" in submitted
+
+    # The approval card appears in the channel.
+    posted = await wait_card(
+        pg,
+        lambda e: (
+            e.is_new_message
+            and e.conversation_id.startswith(channel)
+            and "approval.approve" in text_of(e.cards[0])
+        ),
+    )
+    approval_message = posted.message.message_id
+    approval = posted.cards[0]
+    thread = f"{posted.conversation_id};messageid={approval_message}"
+
+    # The requester may not approve her own request; Nora (no role) may not either.
+    refused = await click(
+        pg,
+        approval,
+        "approval.approve",
+        message_id=approval_message,
+        conversation_id=thread,
+        as_user="29:alice",
+    )
+    assert "another approver" in text_of(refused) or "approvers group" in text_of(refused)
+    refused = await click(
+        pg,
+        approval,
+        "approval.approve",
+        message_id=approval_message,
+        conversation_id=thread,
+        as_user="29:nora",
+    )
+    assert "approvers group" in text_of(refused)
+    assert not tenant.requests.writes
+
+    # Adam approves; the click is answered at once, provisioning runs in the background.
+    approved = await click(
+        pg,
+        approval,
+        "approval.approve",
+        message_id=approval_message,
+        conversation_id=thread,
+        as_user="29:adam",
+    )
+    assert "Adam Approver" in text_of(approved)
+    again = await click(
+        pg,
+        approval,
+        "approval.approve",
+        message_id=approval_message,
+        conversation_id=thread,
+        as_user="29:paula",
+    )
+    assert "Already approved by Adam Approver" in text_of(again)
+
+    await wait_card(pg, lambda e: e.is_update and "Provisioned" in text_of(e.cards[0]), timeout=60)
+
+    # Alice gets the hand-off card and reveals the password once.
+    handoff = await wait_card(pg, lambda e: "credentials.reveal" in text_of(e.cards[0]), timeout=30)
+    revealed = await click(pg, handoff.cards[0], "credentials.reveal", message_id=handoff.message.message_id)
+    assert "shown once" in text_of(revealed).lower()
+    second = await click(pg, handoff.cards[0], "credentials.reveal", message_id=handoff.message.message_id)
+    assert "already" in text_of(second).lower()
+
+    # The tenant holds exactly one account, as planned.
+    await asyncio.sleep(0)
+    vendors = [u for u in tenant.users.values() if u.get("employeeType") == "Vendor"]
+    assert len(vendors) == 1
+    account = vendors[0]
+    assert account["companyName"] == "Contoso Field Services"
+    assert account["usageLocation"] == "US"
+    assert account["otherMails"] == ["bob@contoso1.example"]
+    assert account["employeeId"].startswith("VND-")
+    assert account["userPrincipalName"] in review
+    assert [lic["skuId"] for lic in account["assignedLicenses"]] == [REMOTE_ASSIST_SKU_ID]
+    assert account["id"] in tenant.members.get(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, set())
+    consumed_after, _ = tenant.seats("MICROSOFT_REMOTE_ASSIST")
+    assert consumed_after == consumed_before + 1
