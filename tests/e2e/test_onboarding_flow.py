@@ -99,7 +99,7 @@ async def click(
     return result.card
 
 
-async def wait_card(pg: PlaygroundClient, predicate: Any, timeout: float = 20) -> PlaygroundEvent:
+async def wait_card(pg: PlaygroundClient, predicate: Any, timeout: float = 20) -> PlaygroundEvent:  # noqa: ASYNC109
     return await pg.wait_for(lambda e: bool(e.cards) and predicate(e), timeout=timeout)
 
 
