@@ -6,9 +6,9 @@ a test compares these models with the migrated schema on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, MetaData, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.columns import UTCDateTime
@@ -124,3 +124,125 @@ class OnceMark(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     owner: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --------------------------------------------------------------------------- onboarding (migration 0002)
+
+#: Onboarding request statuses as stored (``onboarding.requests.RequestStatus`` values).
+REQUEST_STATUSES = (
+    "draft",
+    "pending_approval",
+    "approved",
+    "provisioning",
+    "provisioned",
+    "failed",
+    "rejected",
+    "cancelled",
+)
+#: Statuses whose planned UPN is free again: no account was or will be created under it.
+UPN_RELEASING_STATUSES = ("rejected", "cancelled")
+_UPN_HELD = "upn IS NOT NULL AND status NOT IN ('rejected', 'cancelled')"
+
+#: Provisioning step states as stored (``storage.requests.StepState`` values).
+STEP_STATES = ("pending", "running", "done", "failed", "undone")
+
+
+class OnboardingRequestRow(Base):
+    """One onboarding request (the domain value as JSON) and its plan, versioned for compare-and-set."""
+
+    __tablename__ = "onboarding_requests"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('draft', 'pending_approval', 'approved', 'provisioning', 'provisioned', 'failed', "
+            "'rejected', 'cancelled')",
+            name="status",
+        ),
+        # Two live requests can never plan the same account name, whatever instance planned them.
+        Index(
+            "uq_onboarding_requests_held_upn",
+            "upn",
+            unique=True,
+            sqlite_where=text(_UPN_HELD),
+            postgresql_where=text(_UPN_HELD),
+        ),
+        Index("ix_onboarding_requests_requester_aad_id", "requester_aad_id", "number"),
+        Index("ix_onboarding_requests_status", "status", "number"),
+        # AUTOINCREMENT: SQLite never hands out a request number twice, not even the highest after a
+        # rolled-back insert; request ids are printed on cards and in the audit log.
+        {"sqlite_autoincrement": True},
+    )
+
+    number: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    #: Lower-cased Entra object id of the requester (for "my requests").
+    requester_aad_id: Mapped[str] = mapped_column(String(64))
+    #: Lower-cased planned UPN; NULL only inside the transaction that creates the row.
+    upn: Mapped[str | None] = mapped_column(String(113))
+    request_json: Mapped[str] = mapped_column(Text)
+    plan_json: Mapped[str] = mapped_column(Text)
+    approval_activity_id: Mapped[str | None] = mapped_column(String(255))
+    approval_conversation_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProvisioningStepRow(Base):
+    """Where one named provisioning step of one request stands (the run's persisted step log)."""
+
+    __tablename__ = "provisioning_steps"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'running', 'done', 'failed', 'undone')", name="state"),
+    )
+
+    request_number: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    step: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    graph_request_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CredentialRow(Base):
+    """A temporary password, Fernet-encrypted, until its owner reveals it once or it expires."""
+
+    __tablename__ = "credential_vault"
+    __table_args__ = (Index("ix_credential_vault_expires_at", "expires_at"),)
+
+    request_number: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    upn: Mapped[str] = mapped_column(String(113))
+    #: Lower-cased Entra object id of the only person who may reveal it.
+    owner_aad_id: Mapped[str] = mapped_column(String(64))
+    #: The Fernet token; NULL once revealed, expired and purged, or never stored.
+    ciphertext: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ServiceAccountRow(Base):
+    """A service account this bot created and owns, by UPN (lower-cased)."""
+
+    __tablename__ = "service_accounts"
+    __table_args__ = (
+        Index("ix_service_accounts_vendor", "vendor", "upn"),
+        Index("ix_service_accounts_request_number", "request_number"),
+        Index("ix_service_accounts_state_end_date", "state", "end_date"),
+    )
+
+    upn: Mapped[str] = mapped_column(String(113), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    request_number: Mapped[int] = mapped_column(BigId)
+    vendor: Mapped[str] = mapped_column(String(64))
+    contractor_name: Mapped[str] = mapped_column(String(256))
+    contractor_email: Mapped[str] = mapped_column(String(254))
+    sponsor_aad_id: Mapped[str] = mapped_column(String(64))
+    sponsor_name: Mapped[str] = mapped_column(String(256))
+    #: JSON list of SKU part numbers, in assignment order.
+    license_part_numbers_json: Mapped[str] = mapped_column(Text)
+    segment: Mapped[str | None] = mapped_column(String(64))
+    end_date: Mapped[date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -14,7 +14,18 @@ from sqlalchemy import Connection, inspect
 from storage.database import Database, alembic_config, head_revision
 from storage.models import Base
 
-TABLES = {"kv_items", "conversation_refs", "jobs", "audit_events", "once_marks", "alembic_version"}
+TABLES = {
+    "kv_items",
+    "conversation_refs",
+    "jobs",
+    "audit_events",
+    "once_marks",
+    "onboarding_requests",
+    "provisioning_steps",
+    "credential_vault",
+    "service_accounts",
+    "alembic_version",
+}
 
 
 @pytest.fixture

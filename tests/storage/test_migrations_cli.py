@@ -20,16 +20,24 @@ def migrations_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return copy
 
 
+def _next_number(migrations: Path) -> tuple[str, str]:
+    """The number the next revision gets, and the current head's, from the files present."""
+    numbers = sorted(int(p.name[:4]) for p in (migrations / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return f"{numbers[-1] + 1:04d}", f"{numbers[-1]:04d}"
+
+
 def test_revision_creates_the_next_numbered_file(migrations_copy: Path) -> None:
+    following, head = _next_number(migrations_copy)
     main(["revision", "add onboarding requests"])
-    created = migrations_copy / "versions" / "0002_add_onboarding_requests.py"
+    created = migrations_copy / "versions" / f"{following}_add_onboarding_requests.py"
     assert created.exists()
-    assert 'down_revision: str | None = "0001"' in created.read_text()
+    assert f'down_revision: str | None = "{head}"' in created.read_text()
 
 
 def test_autogenerate_against_head_finds_nothing_to_change(migrations_copy: Path) -> None:
+    following, _ = _next_number(migrations_copy)
     main(["revision", "--autogenerate", "nothing new"])
-    text = (migrations_copy / "versions" / "0002_nothing_new.py").read_text()
+    text = (migrations_copy / "versions" / f"{following}_nothing_new.py").read_text()
     assert "op." not in text
 
 
