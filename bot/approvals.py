@@ -191,7 +191,7 @@ class ApprovalDesk:
         )
         self._on_enqueued()
         await self._audit.append(
-            AuditAction.REQUEST_CANCELLED,
+            AuditAction.REQUEST_CANCEL_REQUESTED,
             actor_aad_id=person.aad_object_id,
             actor_name=person.display_name,
             request_id=stored.request.request_id,

@@ -32,6 +32,7 @@ class AuditAction(StrEnum):
     REQUEST_APPROVED = "request.approved"
     REQUEST_REJECTED = "request.rejected"
     REQUEST_CANCELLED = "request.cancelled"
+    REQUEST_CANCEL_REQUESTED = "request.cancel_requested"
     PROVISIONING_STARTED = "provisioning.started"
     PROVISIONING_RETRIED = "provisioning.retried"
     PROVISIONING_SUCCEEDED = "provisioning.succeeded"

@@ -64,6 +64,7 @@ from kiota_authentication_azure.azure_identity_authentication_provider import (
 from kiota_http.middleware.options import RetryHandlerOption, UrlReplaceHandlerOption
 from kiota_serialization_json.json_parse_node import JsonParseNode
 from msgraph.generated.domains.domains_request_builder import DomainsRequestBuilder
+from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder
 from msgraph.generated.models.assigned_license import AssignedLicense
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.on_premises_extension_attributes import OnPremisesExtensionAttributes
@@ -296,9 +297,20 @@ def build_credential(settings: Settings) -> AsyncTokenCredential:
     )
 
 
-def create_graph_gateway(settings: Settings, *, options: GraphGatewayOptions | None = None) -> GraphGateway:
-    """Build the process's one gateway from settings (credential and ``effective_graph_base_url``)."""
-    return GraphGateway(settings.effective_graph_base_url, build_credential(settings), options=options)
+def create_graph_gateway(
+    settings: Settings,
+    *,
+    options: GraphGatewayOptions | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> GraphGateway:
+    """Build the process's one gateway from settings (credential and ``effective_graph_base_url``).
+
+    ``transport`` wraps the HTTP transport (the provisioning runner's ``RequestIdCapture`` records
+    Graph's request-ids for the audit log).
+    """
+    return GraphGateway(
+        settings.effective_graph_base_url, build_credential(settings), options=options, transport=transport
+    )
 
 
 class GraphGateway:
@@ -634,6 +646,28 @@ class GraphGateway:
         # Graph answers with ids as stored; compare case-insensitively, answer in the caller's spelling.
         lowered = {group.lower() for group in found}
         return frozenset(group for group in wanted if group.lower() in lowered)
+
+    async def group_member_ids(self, group_id: str) -> frozenset[str]:
+        """The object ids of a group's direct members, every page (``GET /groups/{id}/members``).
+
+        The role directory keeps these as a positive cache so an approver's click needs no Graph call;
+        members of nested groups are still found by :meth:`check_member_groups`, which is transitive.
+        """
+        group = _check_key(group_id, "group id")
+        builder = self._client.groups.by_group_id(group).members
+        query = MembersRequestBuilder.MembersRequestBuilderGetQueryParameters(select=["id"], top=999)
+        what = f"list members of group {group}"
+        page = await self._call(
+            what, lambda: builder.get(request_configuration=RequestConfiguration(query_parameters=query))
+        )
+        ids: set[str] = set()
+        while page is not None:
+            ids.update(member.id for member in page.value or [] if member.id)
+            next_link = page.odata_next_link
+            if not next_link:
+                break
+            page = await self._call(what, functools.partial(builder.with_url(next_link).get))
+        return frozenset(ids)
 
     # ---------------------------------------------------------------------------------------- domains
 

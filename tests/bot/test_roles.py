@@ -27,6 +27,12 @@ class RecordingMembership:
             raise self.fail_with
         return frozenset(set(group_ids) & self.members.get(user_id, set()))
 
+    async def group_member_ids(self, group_id: str) -> frozenset[str]:
+        self.calls.append(f"members:{group_id}")
+        if self.fail_with is not None:
+            raise self.fail_with
+        return frozenset(user for user, groups in self.members.items() if group_id in groups)
+
 
 class Clock:
     def __init__(self) -> None:
@@ -82,3 +88,45 @@ async def test_failure_is_raised_not_cached() -> None:
         await directory.roles_of("adam")
     source.fail_with = None
     assert await directory.roles_of("adam") == {Role.APPROVER}
+
+
+async def test_member_snapshot_answers_an_approver_without_asking_graph() -> None:
+    source = RecordingMembership({"adam": {"g-app"}})
+    clock = Clock()
+    directory = RoleDirectory(source, GROUPS, ttl_seconds=60, clock=clock)
+    await directory.refresh_members()
+    source.calls.clear()
+    assert await directory.has_role("adam", Role.APPROVER)
+    assert await directory.has_role("ADAM", Role.APPROVER)
+    assert source.calls == []
+
+
+async def test_a_stale_snapshot_is_ignored_so_removals_count_within_the_ttl() -> None:
+    source = RecordingMembership({"adam": {"g-app"}})
+    clock = Clock()
+    directory = RoleDirectory(source, GROUPS, ttl_seconds=60, clock=clock)
+    await directory.refresh_members()
+    source.members["adam"] = set()
+    clock.now += 61
+    assert not await directory.has_role("adam", Role.APPROVER)
+    assert source.calls[-1] == "adam"
+
+
+async def test_someone_outside_the_snapshot_is_looked_up() -> None:
+    source = RecordingMembership({"adam": {"g-app"}})
+    directory = RoleDirectory(source, GROUPS, ttl_seconds=60)
+    await directory.refresh_members()
+    source.members["nested"] = {"g-app"}  # e.g. through a nested group: not a direct member when listed
+    assert await directory.has_role("nested", Role.APPROVER)
+    assert source.calls[-1] == "nested"
+
+
+async def test_a_failed_refresh_keeps_the_previous_snapshot() -> None:
+    source = RecordingMembership({"adam": {"g-app"}})
+    clock = Clock()
+    directory = RoleDirectory(source, GROUPS, ttl_seconds=60, clock=clock)
+    await directory.refresh_members()
+    source.fail_with = ConnectionError("graph down")
+    clock.now += 10
+    await directory.refresh_members()
+    assert await directory.has_role("adam", Role.APPROVER)

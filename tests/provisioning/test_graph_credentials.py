@@ -37,6 +37,7 @@ PRODUCTION: dict[str, Any] = {
     "approvers_group_id": "g2",
     "admins_group_id": "g3",
     "secrets_key": "k" * 44,
+    "onboarding_config_path": "config/onboarding.example.toml",
 }
 GRAPH_APP = {"graph_tenant_id": "11111111-1111-4111-8111-111111111111", "graph_client_id": "graph-app"}
 

@@ -84,3 +84,14 @@ async def test_a_new_member_shows_in_check_member_groups(gateway: GraphGateway) 
     segment = SEGMENT_GROUP_IDS["IB Vendor - Contoso"]
     await gateway.add_group_member(segment, NORA_ID)
     assert await gateway.check_member_groups(NORA_ID, [segment]) == {segment}
+
+
+async def test_group_member_ids_lists_direct_members_and_follows_removals(
+    gateway: GraphGateway, sandbox: RunningSandbox
+) -> None:
+    approvers = await gateway.group_member_ids(SANDBOX_APPROVERS_GROUP_ID)
+    assert approvers == {"adaa0000-0000-4000-8000-000000000003", "0a01a000-0000-4000-8000-000000000004"}
+    await gateway.remove_group_member(SANDBOX_APPROVERS_GROUP_ID, "0a01a000-0000-4000-8000-000000000004")
+    assert await gateway.group_member_ids(SANDBOX_APPROVERS_GROUP_ID) == {
+        "adaa0000-0000-4000-8000-000000000003"
+    }

@@ -46,6 +46,9 @@ class OfflineDirectory:
         self.role_checks.append(user_id)
         return frozenset(set(group_ids) & self.members.get(user_id, set()))
 
+    async def group_member_ids(self, group_id: str) -> frozenset[str]:
+        return frozenset(user for user, groups in self.members.items() if group_id in groups)
+
 
 def free_port() -> int:
     with socket.socket() as probe:
