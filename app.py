@@ -9,6 +9,7 @@ incomplete (exit status 2, naming what is missing), and serves.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -40,7 +41,7 @@ from observability import configure_logging, correlation, current_correlation_id
 from onboarding.config import OnboardingConfig, load_onboarding_config
 from onboarding.segments import SegmentCatalog, load_catalog
 from provisioning.graph import GraphGateway, create_graph_gateway
-from provisioning.runner import ProvisioningRunner
+from provisioning.runner import ProvisioningRunner, RequestIdCapture
 from provisioning.worker import JobWorker
 from settings import Settings, SettingsError, load_settings
 from storage.accounts import ServiceAccounts
@@ -95,7 +96,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     secrets_key = _secrets_key(settings)
     instance_id = settings.instance_id or f"{socket.gethostname()}:{os.getpid()}"
     database = await Database.create(settings.effective_database_url)
-    graph = app[GRAPH_OVERRIDE] if GRAPH_OVERRIDE in app else create_graph_gateway(settings)
+    graph = (
+        app[GRAPH_OVERRIDE]
+        if GRAPH_OVERRIDE in app
+        else create_graph_gateway(
+            settings, transport=RequestIdCapture.for_base_url(settings.effective_graph_base_url)
+        )
+    )
     async with AsyncExitStack() as stack:
         stack.push_async_callback(database.close)
         stack.push_async_callback(graph.close)
@@ -175,6 +182,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         bot = VendorOnboardingBot(settings, roles, conversations, audit, wizard=wizard, desk=desk)
         worker_task = asyncio.create_task(worker.run_forever(), name="job-worker")
         stack.push_async_callback(_stop_worker, worker, worker_task)
+        roles_task = asyncio.create_task(roles.keep_members_fresh(), name="role-members")
+        stack.push_async_callback(_cancel, roles_task)
         app[SERVICES] = Services(settings, database, graph, adapter, bot, started, GraphHealth(graph))
         log.info(
             "bot ready",
@@ -191,6 +200,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 async def _stop_worker(worker: JobWorker, task: asyncio.Task[None]) -> None:
     await worker.stop()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
 
@@ -237,9 +251,32 @@ class GraphHealth:
 
 async def _messages(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
+    refusal = await _malformed_body(request)
+    if refusal is not None:
+        return refusal
     with correlation():
-        response = await services.adapter.process(request, services.bot)
+        try:
+            response = await services.adapter.process(request, services.bot)
+        except ValueError:
+            # botbuilder deserialises the activity before it looks at the token, and msrest's
+            # DeserializationError is a ValueError: a body that is JSON but not an activity is the
+            # caller's mistake (400), not ours (500). Errors inside a turn never get here (on_turn_error).
+            return web.json_response({"error": "the body is not a Bot Framework activity"}, status=400)
     return response if response is not None else web.Response(status=201)
+
+
+async def _malformed_body(request: web.Request) -> web.Response | None:
+    """400/415 for a body that cannot be an activity: botbuilder would raise (500) on each of these."""
+    if request.content_type != "application/json":
+        return web.json_response({"error": "expected Content-Type: application/json"}, status=415)
+    try:
+        # aiohttp keeps the bytes read here, so the adapter reads the same body again for free.
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        return web.json_response({"error": "the body is not JSON"}, status=400)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "the body is not a JSON object"}, status=400)
+    return None
 
 
 async def _healthz(request: web.Request) -> web.Response:

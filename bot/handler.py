@@ -8,10 +8,11 @@ verb whose payload is parsed with that verb's model. Nothing here calls Graph fo
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
@@ -151,8 +152,7 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         tenant = _tenant_of(activity)
         if tenant != self._settings.allowed_tenant_id:
             return f"tenant {tenant!r} is not the allowed tenant"
-        service_url = activity.service_url or ""
-        if not any(service_url.startswith(prefix) for prefix in self._settings.allowed_service_url_prefixes):
+        if not service_url_allowed(activity.service_url, self._settings.allowed_service_url_prefixes):
             return "service URL is not on the allow-list"
         return None
 
@@ -309,6 +309,25 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
     ) -> AdaptiveCardInvokeResponse:  # pragma: no cover - routed in on_invoke_activity
         raise NotImplementedError
+
+
+def service_url_allowed(service_url: str | None, prefixes: Iterable[str]) -> bool:
+    """Whether replies may go to ``service_url``: compared as a parsed URL, never as raw text.
+
+    ``http://127.0.0.1:x@evil:80/`` *starts with* ``http://127.0.0.1:`` but its host is ``evil``; a URL
+    with a user part, or one that does not parse, is refused outright.
+    """
+    try:
+        parts = urlsplit(service_url or "")
+        port = parts.port
+    except ValueError:
+        return False
+    if parts.username is not None or parts.password is not None or not parts.hostname:
+        return False
+    normalized = f"{parts.scheme.lower()}://{parts.hostname.lower()}"
+    normalized += f":{port}" if port is not None else ""
+    normalized += parts.path or "/"
+    return any(normalized.startswith(prefix.lower()) for prefix in prefixes)
 
 
 async def _send_invoke_response(turn_context: TurnContext, response: InvokeResponse) -> None:
