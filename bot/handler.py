@@ -265,9 +265,10 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         conversation = turn_context.activity.conversation
         if conversation and conversation.conversation_type == "personal":
             await self._remember_personal_chat(turn_context)
-            caller = Caller.of(turn_context.activity)
+            who = turn_context.activity.from_property
+            name = who.name if who is not None and who.name else None
             await turn_context.send_activity(
-                MessageFactory.attachment(card_attachment(help_cards.welcome_card(caller.name)))
+                MessageFactory.attachment(card_attachment(help_cards.welcome_card(name)))
             )
 
     # ------------------------------------------------------------------ Action.Execute

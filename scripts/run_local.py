@@ -38,6 +38,9 @@ def wait_for(url: str, name: str, process: subprocess.Popen[bytes], timeout: flo
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - fixed loopback URL
                 if response.status < 500:
                     return
+        except urllib.error.HTTPError as answer:
+            if answer.code < 500:  # it answers (the sandbox wants a token: 401 means it is up)
+                return
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.3)
