@@ -28,7 +28,7 @@ run: setup
 	$(BIN)/python scripts/run_local.py
 
 lint: setup
-	$(BIN)/ruff check .
+	$(BIN)/ruff check --no-cache .
 	$(BIN)/ruff format --check .
 
 typecheck: setup

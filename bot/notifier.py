@@ -21,7 +21,6 @@ from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ConversationReference
 from botframework.connector.models import ErrorResponseException
-from storage.requests import RequestStore, StepLog, StoredRequest
 
 from bot.views import approval_view, status_view
 from cards.approval import approval_card
@@ -29,6 +28,7 @@ from cards.handoff import credentials_ready_card, status_card
 from cards.views import CredentialsReadyView
 from onboarding.requests import RequestStatus
 from storage.repositories import APPROVALS_CHANNEL, ConversationRefs, OnceMarks, user_chat_name
+from storage.requests import RequestStore, StepLog, StoredRequest
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from provisioning.progress import PROVISIONING_STEPS, STEP_LABELS
-from storage.requests import StepRecord, StepState, StoredRequest
-
 from cards import views as v
 from onboarding.licensing import friendly_product_name
 from onboarding.requests import Decision as DomainDecision
 from onboarding.requests import RequestStatus
+from provisioning.progress import PROVISIONING_STEPS, STEP_LABELS
+from storage.requests import StepRecord, StepState, StoredRequest
 
 _STEP_STATES: dict[StepState, v.StepState] = {
     StepState.PENDING: v.StepState.PENDING,
