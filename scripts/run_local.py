@@ -19,7 +19,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-SANDBOX_PORT, BOT_PORT, PLAYGROUND_PORT = 3979, 3978, 56150
+SANDBOX_PORT, BOT_PORT, PLAYGROUND_PORT, APPROVER_PLAYGROUND_PORT = 3979, 3978, 56150, 56151
+PLAYGROUNDS = (
+    ("Agents Playground", PLAYGROUND_PORT, ".m365agentsplayground.yml", "playground"),
+    (
+        "approver's Agents Playground",
+        APPROVER_PLAYGROUND_PORT,
+        "adam.m365agentsplayground.yml",
+        "playground-adam",
+    ),
+)
 PLAYGROUND_CLI = ROOT / "node_modules" / "@microsoft" / "m365agentsplayground" / "cli.js"
 
 
@@ -78,11 +87,13 @@ def stop(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
 
 
 def main() -> int:
-    busy = [
-        f"{name} port {port}"
-        for name, port in (("sandbox", SANDBOX_PORT), ("bot", BOT_PORT), ("Playground", PLAYGROUND_PORT))
-        if port_in_use(port)
-    ]
+    ports = (
+        ("sandbox", SANDBOX_PORT),
+        ("bot", BOT_PORT),
+        ("Playground", PLAYGROUND_PORT),
+        ("approver's Playground", APPROVER_PLAYGROUND_PORT),
+    )
+    busy = [f"{name} port {port}" for name, port in ports if port_in_use(port)]
     if busy:
         print(
             "Not starting: already in use: " + ", ".join(busy) + ".\n"
@@ -95,16 +106,9 @@ def main() -> int:
         return 1
     data = ROOT / "data"
     logs = data / "logs"
-    playground_dir = data / "playground"
     logs.mkdir(parents=True, exist_ok=True)
-    playground_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     bot_env = {**env, "BOT_MODE": "sandbox", "BOT_HOST": "127.0.0.1", "BOT_PORT": str(BOT_PORT)}
-    playground_env = {
-        **env,
-        "TEAMSAPPTESTER_BROWSER": "none",
-        "M365_AGENTS_PLAYGROUND_CONFIG_PATH": str(ROOT / "playground" / ".m365agentsplayground.yml"),
-    }
     processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -125,29 +129,39 @@ def main() -> int:
         bot = start("bot", [PYTHON, "app.py"], env=bot_env, cwd=ROOT, log=logs / "bot.log")
         processes.append(("bot", bot))
         wait_for(f"http://127.0.0.1:{BOT_PORT}/healthz", "the bot", bot)
-        playground = start(
-            "Agents Playground",
-            [
-                "node",
-                str(PLAYGROUND_CLI),
-                "-e",
-                f"http://127.0.0.1:{BOT_PORT}/api/messages",
-                "-c",
-                "msteams",
-                "--dt",
-                "-p",
-                str(PLAYGROUND_PORT),
-            ],
-            env=playground_env,
-            cwd=playground_dir,
-            log=logs / "playground.log",
-        )
-        processes.append(("Agents Playground", playground))
-        wait_for(f"http://127.0.0.1:{PLAYGROUND_PORT}/_debug/ping", "the Agents Playground", playground)
+        # Two Playgrounds on the same bot: Alice (requester) and Adam (approver, administrator). Each
+        # writes its devTools logs into its working folder.
+        for name, port, config, folder in PLAYGROUNDS:
+            (data / folder).mkdir(parents=True, exist_ok=True)
+            playground = start(
+                name,
+                [
+                    "node",
+                    str(PLAYGROUND_CLI),
+                    "-e",
+                    f"http://127.0.0.1:{BOT_PORT}/api/messages",
+                    "-c",
+                    "msteams",
+                    "--dt",
+                    "-p",
+                    str(port),
+                ],
+                env={
+                    **env,
+                    "TEAMSAPPTESTER_BROWSER": "none",
+                    "M365_AGENTS_PLAYGROUND_CONFIG_PATH": str(ROOT / "playground" / config),
+                },
+                cwd=data / folder,
+                log=logs / f"{folder}.log",
+            )
+            processes.append((name, playground))
+            wait_for(f"http://127.0.0.1:{port}/_debug/ping", f"the {name}", playground)
         print(
             "\nReady.\n"
             f"  Open the Agents Playground:  http://127.0.0.1:{PLAYGROUND_PORT}  (you are Alice Requester;"
-            " type `help`)\n"
+            " type `help`, then `onboard`)\n"
+            f"  ...and as the approver:      http://127.0.0.1:{APPROVER_PLAYGROUND_PORT}  (Adam Approver;"
+            " first, in IT Admins > Vendor approvals, post `@Vendor Onboarding approvals here`)\n"
             f"  Bot health:                  http://127.0.0.1:{BOT_PORT}/healthz\n"
             f"  Sandbox tenant (Graph v1.0): http://127.0.0.1:{SANDBOX_PORT}/v1.0/users\n"
             f"  Logs:                        {logs.relative_to(ROOT)}/\n"
