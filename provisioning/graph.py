@@ -71,7 +71,6 @@ from msgraph.generated.models.on_premises_extension_attributes import OnPremises
 from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.reference_create import ReferenceCreate
 from msgraph.generated.models.user import User
-from msgraph.generated.organization.organization_request_builder import OrganizationRequestBuilder
 from msgraph.generated.subscribed_skus.subscribed_skus_request_builder import SubscribedSkusRequestBuilder
 from msgraph.generated.users.item.assign_license.assign_license_post_request_body import (
     AssignLicensePostRequestBody,
@@ -85,6 +84,7 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import APIVersion, GraphClientFactory
 from msgraph_core.middleware.options import GraphTelemetryHandlerOption
+from pydantic import SecretStr
 
 from provisioning.directory import (
     UNCHANGED,
@@ -398,15 +398,16 @@ class GraphGateway:
         return ok
 
     async def reachable(self) -> bool:
-        """Whether Graph answers an authenticated request now (``GET /organization?$select=id``).
+        """Whether Graph answers an authenticated request now (``GET /subscribedSkus?$select=skuId``).
 
-        Bounded by ``reachable_timeout``, no retries, never raises: for ``/healthz``.
+        Bounded by ``reachable_timeout``, no retries, never raises: for ``/healthz``. It asks for what
+        the bot reads anyway (Organization.Read.All), so the probe needs no permission of its own.
         """
-        query = OrganizationRequestBuilder.OrganizationRequestBuilderGetQueryParameters(select=["id"])
+        query = SubscribedSkusRequestBuilder.SubscribedSkusRequestBuilderGetQueryParameters(select=["skuId"])
         config = RequestConfiguration(query_parameters=query, options=[self._retry_option(0)])
         try:
             await asyncio.wait_for(
-                self._client.organization.get(request_configuration=config),
+                self._client.subscribed_skus.get(request_configuration=config),
                 timeout=self._options.reachable_timeout,
             )
         except Exception as err:  # any failure means "not reachable"; the reason goes to the log
@@ -525,6 +526,27 @@ class GraphGateway:
             f"revoke sessions of {key}",
             lambda: self._client.users.by_user_id(key).revoke_sign_in_sessions.post(),
         )
+
+    async def reset_password(
+        self, user_id: str, password: SecretStr, *, force_change_next_sign_in: bool = True
+    ) -> None:
+        """Set a new temporary password (``PATCH passwordProfile``); it must be changed at next sign-in.
+
+        The request body holds the password in clear, so it is built here and never logged; a replay of the
+        same ``PATCH`` sets the same password again.
+        """
+        key = _check_key(user_id, "user id")
+
+        def patch() -> Awaitable[User | None]:
+            body = User(
+                password_profile=PasswordProfile(
+                    password=password.get_secret_value(),
+                    force_change_password_next_sign_in=force_change_next_sign_in,
+                )
+            )
+            return self._client.users.by_user_id(key).patch(body)
+
+        await self._on_user(f"reset the password of {key}", patch)
 
     async def delete_user(self, user_id: str) -> None:
         """Delete the user (soft delete: restorable in Entra for 30 days). Already gone: success."""

@@ -295,7 +295,7 @@ async def test_reachable_is_false_instead_of_raising(scripted) -> None:
 async def test_reachable_is_true_when_graph_answers(scripted) -> None:
     gateway, transport = scripted(httpx.Response(200, json={"value": [{"id": "t"}]}))
     assert await gateway.reachable() is True
-    assert transport.requests[0].url.path == "/v1.0/organization"
+    assert transport.requests[0].url.path == "/v1.0/subscribedSkus"
 
 
 async def test_a_upn_starting_with_dollar_is_looked_up_by_filter(scripted) -> None:

@@ -274,5 +274,5 @@ async def test_reachable_answers_false_within_its_bound_when_graph_is_slow(
     make_gateway, sandbox: RunningSandbox
 ) -> None:
     gateway = make_gateway(reachable_timeout=0.3)
-    sandbox.tenant.faults.inject("latency", route="GET /organization", times=1, seconds=2.0)
+    sandbox.tenant.faults.inject("latency", route="GET /subscribedSkus", times=1, seconds=2.0)
     assert await gateway.reachable() is False

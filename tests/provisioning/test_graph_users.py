@@ -220,7 +220,7 @@ async def test_verified_domains_leave_out_unverified_ones(gateway: GraphGateway)
 
 async def test_warm_up_reaches_the_sandbox(gateway: GraphGateway, sandbox: RunningSandbox) -> None:
     assert await gateway.warm_up() is True
-    assert sandbox.tenant.requests.count("GET /organization", status=200) == 1
+    assert sandbox.tenant.requests.count("GET /subscribedSkus", status=200) == 1
 
 
 async def test_reachable_is_false_once_the_sandbox_is_gone() -> None:
