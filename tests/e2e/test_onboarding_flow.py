@@ -78,6 +78,11 @@ def input_values(card: Any) -> dict[str, str]:
     return found
 
 
+def message_id(event: PlaygroundEvent) -> str:
+    assert event.message is not None
+    return event.message.message_id
+
+
 def text_of(card: dict[str, Any]) -> str:
     return str(card)
 
@@ -115,7 +120,7 @@ async def test_onboard_approve_provision_reveal(pg: PlaygroundClient, stack: Pro
     # Alice starts the wizard.
     await pg.send_text("onboard")
     started = await wait_card(pg, lambda e: e.is_new_message and "wizard.next" in text_of(e.cards[0]))
-    wizard_message = started.message.message_id
+    wizard_message = message_id(started)
     card = started.cards[0]
 
     # Step 1 with a mistake: both errors shown inline, values kept.
@@ -156,7 +161,7 @@ async def test_onboard_approve_provision_reveal(pg: PlaygroundClient, stack: Pro
             and "approval.approve" in text_of(e.cards[0])
         ),
     )
-    approval_message = posted.message.message_id
+    approval_message = message_id(posted)
     approval = posted.cards[0]
     thread = f"{posted.conversation_id};messageid={approval_message}"
 
@@ -205,9 +210,9 @@ async def test_onboard_approve_provision_reveal(pg: PlaygroundClient, stack: Pro
 
     # Alice gets the hand-off card and reveals the password once.
     handoff = await wait_card(pg, lambda e: "credentials.reveal" in text_of(e.cards[0]), timeout=30)
-    revealed = await click(pg, handoff.cards[0], "credentials.reveal", message_id=handoff.message.message_id)
+    revealed = await click(pg, handoff.cards[0], "credentials.reveal", message_id=message_id(handoff))
     assert "shown once" in text_of(revealed).lower()
-    second = await click(pg, handoff.cards[0], "credentials.reveal", message_id=handoff.message.message_id)
+    second = await click(pg, handoff.cards[0], "credentials.reveal", message_id=message_id(handoff))
     assert "already" in text_of(second).lower()
 
     # The tenant holds exactly one account, as planned.
