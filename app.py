@@ -29,6 +29,8 @@ from cryptography.fernet import Fernet
 
 from bot.approvals import ApprovalDesk
 from bot.auth import create_bot_authentication, speed_up_msrest_retry_policy
+from bot.barriers_record import BarriersApplications
+from bot.commands_desk import CommandDesk
 from bot.handler import VendorOnboardingBot
 from bot.notifier import TeamsNotifier
 from bot.roles import Role, RoleDirectory, RoleGroups
@@ -139,6 +141,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             marks=marks,
             instance_id=instance_id,
             reveal_window=reveal_window,
+            barriers=BarriersApplications(audit),
         )
         stack.push_async_callback(notifier.close)
         seats = SeatSnapshot(graph)
@@ -179,7 +182,22 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             clock=utc_now,
             on_enqueued=worker.wake,
         )
-        bot = VendorOnboardingBot(settings, roles, conversations, audit, wizard=wizard, desk=desk)
+        commands = CommandDesk(
+            requests=requests,
+            steps=steps,
+            accounts=accounts,
+            audit=audit,
+            marks=marks,
+            roles=roles,
+            seats=seats,
+            licensing=onboarding_config.licensing,
+            catalog=catalog,
+            notifier=notifier,
+            clock=utc_now,
+        )
+        bot = VendorOnboardingBot(
+            settings, roles, conversations, audit, wizard=wizard, desk=desk, commands=commands
+        )
         worker_task = asyncio.create_task(worker.run_forever(), name="job-worker")
         stack.push_async_callback(_stop_worker, worker, worker_task)
         roles_task = asyncio.create_task(roles.keep_members_fresh(), name="role-members")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.barriers_record import BarriersApplications
 from bot.notifier import TeamsNotifier
 from bot.roles import Role, RoleDirectory
 from bot.views import approval_view
@@ -89,6 +90,7 @@ class ApprovalDesk:
         self._notifier = notifier
         self._clock = clock
         self._on_enqueued = on_enqueued
+        self._barriers = BarriersApplications(audit)
 
     # ------------------------------------------------------------------ decisions
 
@@ -206,6 +208,12 @@ class ApprovalDesk:
         is_requester = clicker.aad_object_id is not None and stored.request.requester.is_same_person(
             Person(aad_object_id=clicker.aad_object_id, display_name=clicker.name or "someone")
         )
+        if not (may_act or is_requester):
+            # The card names the contractor and the plan: only the people who may act on it, or asked for it.
+            await self._audit_refusal(
+                clicker, stored, "refresh by someone who is neither approver nor requester"
+            )
+            return refusal_card(RefusedAction.APPROVE)
         return await self._card(stored, may_act=may_act and not is_requester)
 
     # ------------------------------------------------------------------ credentials
@@ -250,7 +258,10 @@ class ApprovalDesk:
         self, stored: StoredRequest, *, notice: str | None = None, may_act: bool = True
     ) -> CardContent:
         steps = await self._steps.steps(stored.request.number)
-        return approval_card(approval_view(stored, steps, notice=notice, viewer_may_act=may_act))
+        applied = await self._barriers.recorded(stored.request.request_id) if stored.plan.segment else None
+        return approval_card(
+            approval_view(stored, steps, notice=notice, viewer_may_act=may_act, barriers_applied=applied)
+        )
 
     async def _enqueue(self, kind: str, number: int) -> None:
         await self._jobs.enqueue(kind, provision_payload(number), dedupe_key=f"{kind}:{number}")

@@ -25,6 +25,7 @@ class CommandName(StrEnum):
     EXTEND = "extend"
     OFFBOARD = "offboard"
     BARRIERS = "barriers"
+    AUDIT = "audit"
     APPROVALS_HERE = "approvals here"
     UNKNOWN = "unknown"
 
@@ -35,11 +36,14 @@ _ARITY: dict[CommandName, tuple[int, int]] = {
     CommandName.ONBOARD: (0, 0),
     CommandName.CANCEL: (0, 0),
     CommandName.REQUESTS: (0, 0),
-    CommandName.ACCOUNTS: (0, 1),
+    # Vendor names may have spaces: `accounts Contoso Field Services`.
+    CommandName.ACCOUNTS: (0, 8),
     CommandName.LICENSES: (0, 0),
     CommandName.EXTEND: (1, 1),
     CommandName.OFFBOARD: (1, 1),
     CommandName.BARRIERS: (0, 0),
+    # `audit export [FROM [TO]]`
+    CommandName.AUDIT: (1, 3),
 }
 
 

@@ -27,6 +27,7 @@ from botbuilder.schema import (
 
 from bot.approvals import ApprovalDesk, Clicker
 from bot.commands import Command, CommandName, parse_command
+from bot.commands_desk import CommandDesk
 from bot.roles import Role, RoleDirectory
 from cards import help as help_cards
 from cards.actions import ActionParseError, CommandRunPayload, Verb, parse_action
@@ -96,6 +97,7 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         *,
         wizard: OnboardingWizard,
         desk: ApprovalDesk,
+        commands: CommandDesk,
     ) -> None:
         super().__init__()
         self._settings = settings
@@ -104,6 +106,7 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         self._audit = audit
         self._wizard = wizard
         self._desk = desk
+        self._commands = commands
         self._verbs: dict[str, VerbHandler] = {}
         for verb in (Verb.WIZARD_NEXT, Verb.WIZARD_BACK, Verb.WIZARD_CANCEL, Verb.WIZARD_SUBMIT):
             self.register_verb(verb, wizard.handle_action)
@@ -114,6 +117,9 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         self.register_verb(Verb.APPROVAL_REFRESH, self._clicked(desk.refresh))
         self.register_verb(Verb.CREDENTIALS_REVEAL, self._clicked(desk.reveal))
         self.register_verb(Verb.COMMAND_RUN, self._run_command_button)
+        self.register_verb(Verb.LIST_PAGE, self._clicked(commands.page))
+        self.register_verb(Verb.REQUEST_OPEN, self._clicked(commands.open_request))
+        self.register_verb(Verb.BARRIERS_RECORD_APPLIED, self._clicked(commands.record_barriers_applied))
 
     @staticmethod
     def _clicked(action: Callable[[Clicker, Any], Awaitable[CardDict]]) -> VerbHandler:
@@ -181,9 +187,21 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
             if not await self._wizard.cancel(turn_context):
                 await turn_context.send_activity(MessageFactory.text("Nothing to cancel."))
             return
+        caller = Caller.of(turn_context.activity)
+        who = Clicker(caller.aad_object_id, caller.name)
         if command.name is CommandName.HELP:
             card = help_cards.help_card()
-        elif command.name is CommandName.UNKNOWN:
+        elif command.name is CommandName.REQUESTS:
+            card = await self._commands.requests(who)
+        elif command.name is CommandName.ACCOUNTS:
+            card = await self._commands.accounts(who, " ".join(command.args) or None)
+        elif command.name is CommandName.LICENSES:
+            card = await self._commands.licenses(who)
+        elif command.name is CommandName.BARRIERS:
+            card = await self._commands.barriers(who)
+        elif command.name is CommandName.AUDIT and command.args[0].lower() == "export":
+            card = await self._commands.audit_export(who, command.args[1:])
+        elif command.name is CommandName.UNKNOWN or command.name is CommandName.AUDIT:
             card = help_cards.unknown_command_card(command.text)
         else:
             card = help_cards.not_yet_available_card(command.name.value)

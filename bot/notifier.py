@@ -22,10 +22,11 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ConversationReference
 from botframework.connector.models import ErrorResponseException
 
+from bot.barriers_record import BarriersApplications
 from bot.views import approval_view, status_view
 from cards.approval import approval_card
 from cards.handoff import credentials_ready_card, status_card
-from cards.views import CredentialsReadyView
+from cards.views import ActorAt, CredentialsReadyView
 from onboarding.requests import RequestStatus
 from storage.repositories import APPROVALS_CHANNEL, ConversationRefs, OnceMarks, user_chat_name
 from storage.requests import RequestStore, StepLog, StoredRequest
@@ -61,6 +62,7 @@ class TeamsNotifier:
         marks: OnceMarks,
         instance_id: str,
         reveal_window: timedelta,
+        barriers: BarriersApplications | None = None,
         min_interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -73,6 +75,7 @@ class TeamsNotifier:
         self._marks = marks
         self._instance_id = instance_id
         self._reveal_window = reveal_window
+        self._barriers = barriers
         self._min_interval = min_interval
         self._clock = clock
         self._sleep = sleep
@@ -150,11 +153,16 @@ class TeamsNotifier:
         steps = await self._steps.steps(number)
         if stored.approval_activity_id and stored.approval_conversation:
             reference = ConversationReference().deserialize(stored.approval_conversation)
-            card = approval_card(approval_view(stored, steps))
+            card = approval_card(approval_view(stored, steps, barriers_applied=await self._applied(stored)))
             update = MessageFactory.attachment(CardFactory.adaptive_card(card))
             update.id = stored.approval_activity_id
             await self._update(reference, update)
         await self._tell_requester(stored)
+
+    async def _applied(self, stored: StoredRequest) -> ActorAt | None:
+        if self._barriers is None or not stored.plan.segment:
+            return None
+        return await self._barriers.recorded(stored.request.request_id)
 
     # ------------------------------------------------------------------ requester
 
@@ -215,6 +223,26 @@ class TeamsNotifier:
             await _waiting_out_throttling(lambda: turn_context.update_activity(activity), self._sleep)
 
         await self._adapter.continue_conversation(reference, update, self._app_id)
+
+    # ------------------------------------------------------------------ any card (bulk batches)
+
+    async def post_to_approvals_channel(self, card: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """Post ``card`` into the bound approvals channel: (activity id, the channel's reference), or None
+        when no channel is bound or the post got no id."""
+        stored_ref = await self._conversations.get(APPROVALS_CHANNEL)
+        if stored_ref is None:
+            return None
+        reference = ConversationReference().deserialize(stored_ref.reference)
+        activity_id = await self._send(reference, MessageFactory.attachment(CardFactory.adaptive_card(card)))
+        return (activity_id, stored_ref.reference) if activity_id else None
+
+    async def update_posted_card(
+        self, reference: dict[str, Any], activity_id: str, card: dict[str, Any]
+    ) -> None:
+        """Replace the card of a message the bot posted (Bot Connector 429s are waited out)."""
+        update = MessageFactory.attachment(CardFactory.adaptive_card(card))
+        update.id = activity_id
+        await self._update(ConversationReference().deserialize(reference), update)
 
 
 async def _waiting_out_throttling(

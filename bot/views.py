@@ -80,6 +80,7 @@ def approval_view(
     notice: str | None = None,
     viewer_may_act: bool = True,
     warnings: tuple[str, ...] = (),
+    barriers_applied: v.ActorAt | None = None,
 ) -> v.ApprovalCardView:
     """The approval card's view of a request as stored now."""
     request = stored.request
@@ -114,6 +115,7 @@ def approval_view(
         progress=progress_view(steps) if show_progress else (),
         failure=failure,
         cancelled=cancelled,
+        barriers_applied=barriers_applied,
         notice=notice,
         viewer_may_act=viewer_may_act,
     )

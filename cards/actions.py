@@ -39,6 +39,19 @@ class Verb(StrEnum):
     APPROVAL_REFRESH = "approval.refresh"
     CREDENTIALS_REVEAL = "credentials.reveal"
     BARRIERS_RECORD_APPLIED = "barriers.record_applied"
+    LIST_PAGE = "list.page"
+    REQUEST_OPEN = "request.open"
+    SEGMENT_CHANGE_PROPOSE = "segment.propose"
+    SEGMENT_CHANGE_APPROVE = "segment.approve"
+    SEGMENT_CHANGE_REJECT = "segment.reject"
+    BULK_APPROVE = "bulk.approve"
+    BULK_REJECT = "bulk.reject"
+    BULK_RETRY_FAILED = "bulk.retry_failed"
+    LIFECYCLE_EXTEND = "lifecycle.extend"
+    LIFECYCLE_OFFBOARD = "lifecycle.offboard"
+    LIFECYCLE_RESET_PASSWORD = "lifecycle.reset_password"  # noqa: S105 - a verb, not a password
+    LIFECYCLE_APPROVE = "lifecycle.approve"
+    LIFECYCLE_REJECT = "lifecycle.reject"
 
 
 class InputId(StrEnum):
@@ -229,6 +242,133 @@ class RecordBarriersAppliedPayload(_RequestPayload):
     verb: ClassVar[Verb] = Verb.BARRIERS_RECORD_APPLIED
 
 
+#: The paged lists a ``list.page`` click can move through.
+ListName = Literal["requests", "accounts", "barriers"]
+
+
+class ListPagePayload(_Payload):
+    """Next / Previous on a paged list card; ``vendor`` repeats the accounts filter of the list."""
+
+    verb: ClassVar[Verb] = Verb.LIST_PAGE
+    list_name: ListName
+    page: Annotated[int, Field(ge=0, le=100_000)]
+    vendor: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class OpenRequestPayload(_Payload):
+    """Show the current card of one request (from the ``requests`` list); the server decides what it shows."""
+
+    verb: ClassVar[Verb] = Verb.REQUEST_OPEN
+    request_id: RequestId
+
+
+Upn = Annotated[str, Field(min_length=3, max_length=113, pattern=r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,48}$")]
+
+
+class SegmentChangeProposePayload(_Payload):
+    """A sponsor or administrator asks to move an account to another segment (the choice is an input)."""
+
+    verb: ClassVar[Verb] = Verb.SEGMENT_CHANGE_PROPOSE
+    upn: Upn
+    # The segment-change card's choice reuses the wizard's segment input id (same meaning, same limit).
+    segment: str | None = _text_input(InputId.SEGMENT)
+
+
+class _SegmentChangeDecisionPayload(_Payload):
+    change_id: Id
+    card_version: CardVersion
+    comment: str | None = _text_input(InputId.COMMENT)
+
+
+class SegmentChangeApprovePayload(_SegmentChangeDecisionPayload):
+    """An approver approves a proposed segment change (never the person who proposed it)."""
+
+    verb: ClassVar[Verb] = Verb.SEGMENT_CHANGE_APPROVE
+
+
+class SegmentChangeRejectPayload(_SegmentChangeDecisionPayload):
+    """An approver rejects a proposed segment change."""
+
+    verb: ClassVar[Verb] = Verb.SEGMENT_CHANGE_REJECT
+
+
+class _BulkPayload(_Payload):
+    """A click on a bulk batch's approval card, as of one rendering of that card."""
+
+    batch_id: Annotated[int, Field(ge=1, le=2**53)]
+    card_version: CardVersion
+
+
+class BulkApprovePayload(_BulkPayload):
+    """Approve every good row of a bulk batch (approvers only; never the submitter)."""
+
+    verb: ClassVar[Verb] = Verb.BULK_APPROVE
+    comment: str | None = _text_input(InputId.COMMENT)
+
+
+class BulkRejectPayload(_BulkPayload):
+    """Reject a bulk batch with a comment."""
+
+    verb: ClassVar[Verb] = Verb.BULK_REJECT
+    comment: str | None = _text_input(InputId.COMMENT)
+
+
+class BulkRetryFailedPayload(_BulkPayload):
+    """Retry the batch's failed rows (the others are left as they are)."""
+
+    verb: ClassVar[Verb] = Verb.BULK_RETRY_FAILED
+
+
+# ------------------------------------------------------------------------- lifecycle (bot/lifecycle_desk.py)
+
+AccountUpn = Annotated[
+    str, Field(min_length=3, max_length=113, pattern=r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,48}$")
+]
+LifecycleRequestId = Annotated[str, Field(min_length=4, max_length=16, pattern=r"^LC-[0-9]{6,12}$")]
+IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+
+
+class LifecycleExtendPayload(_Payload):
+    """Extend an account by ``days`` from the end date the card showed (a stale card changes nothing)."""
+
+    verb: ClassVar[Verb] = Verb.LIFECYCLE_EXTEND
+    upn: AccountUpn
+    days: Annotated[int, Field(ge=1, le=3650)]
+    end_date: IsoDate
+
+
+class LifecycleOffboardPayload(_Payload):
+    """Offboard an account now (sponsor, or administrator; an approver first when configured)."""
+
+    verb: ClassVar[Verb] = Verb.LIFECYCLE_OFFBOARD
+    upn: AccountUpn
+
+
+class LifecycleResetPasswordPayload(_Payload):
+    """Ask for a new temporary password for an account."""
+
+    verb: ClassVar[Verb] = Verb.LIFECYCLE_RESET_PASSWORD
+    upn: AccountUpn
+
+
+class _LifecycleDecisionPayload(_Payload):
+    lifecycle_request_id: LifecycleRequestId
+    card_version: CardVersion
+    comment: str | None = _text_input(InputId.COMMENT)
+
+
+class LifecycleApprovePayload(_LifecycleDecisionPayload):
+    """Approve an extension beyond the maximum, a manual offboarding or a reset (approvers only)."""
+
+    verb: ClassVar[Verb] = Verb.LIFECYCLE_APPROVE
+
+
+class LifecycleRejectPayload(_LifecycleDecisionPayload):
+    """Reject a lifecycle request."""
+
+    verb: ClassVar[Verb] = Verb.LIFECYCLE_REJECT
+
+
 ActionPayload = (
     CommandRunPayload
     | WizardNextPayload
@@ -242,6 +382,19 @@ ActionPayload = (
     | RefreshApprovalPayload
     | RevealPasswordPayload
     | RecordBarriersAppliedPayload
+    | ListPagePayload
+    | OpenRequestPayload
+    | SegmentChangeProposePayload
+    | SegmentChangeApprovePayload
+    | SegmentChangeRejectPayload
+    | BulkApprovePayload
+    | BulkRejectPayload
+    | BulkRetryFailedPayload
+    | LifecycleExtendPayload
+    | LifecycleOffboardPayload
+    | LifecycleResetPasswordPayload
+    | LifecycleApprovePayload
+    | LifecycleRejectPayload
 )
 
 PAYLOAD_MODELS: dict[Verb, type[ActionPayload]] = {
@@ -259,6 +412,19 @@ PAYLOAD_MODELS: dict[Verb, type[ActionPayload]] = {
         RefreshApprovalPayload,
         RevealPasswordPayload,
         RecordBarriersAppliedPayload,
+        ListPagePayload,
+        OpenRequestPayload,
+        SegmentChangeProposePayload,
+        SegmentChangeApprovePayload,
+        SegmentChangeRejectPayload,
+        BulkApprovePayload,
+        BulkRejectPayload,
+        BulkRetryFailedPayload,
+        LifecycleExtendPayload,
+        LifecycleOffboardPayload,
+        LifecycleResetPasswordPayload,
+        LifecycleApprovePayload,
+        LifecycleRejectPayload,
     )
 }
 

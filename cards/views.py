@@ -377,3 +377,262 @@ class RevealRefusedView:
 
     def __post_init__(self) -> None:
         _require_aware(self.at, "RevealRefusedView.at")
+
+
+# ---------------------------------------------------------------------------------------------- lists (L2)
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """Where a paged list is: ``page`` counts from 0; ``vendor`` is the accounts filter to keep."""
+
+    page: int = 0
+    has_next: bool = False
+    vendor: str | None = None
+
+    @property
+    def has_previous(self) -> bool:
+        """True past the first page."""
+        return self.page > 0
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRow:
+    """One of the caller's requests: what it is, where it is, and what can happen next."""
+
+    request_id: str
+    contractor_name: str
+    vendor_company: str
+    status: RequestStatus
+    updated_at: datetime
+    #: Catalogue text: what the request allows now ("An approver decides it", "Reveal the password ...").
+    next_step: str
+    upn: str = ""
+
+    def __post_init__(self) -> None:
+        _require_aware(self.updated_at, "RequestRow.updated_at")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestListView:
+    """The ``requests`` card."""
+
+    rows: tuple[RequestRow, ...]
+    paging: Paging = Paging()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """One service account as the ``accounts`` card shows it."""
+
+    upn: str
+    contractor_name: str
+    vendor: str
+    sponsor: str
+    licenses: tuple[str, ...]
+    segment: str | None
+    end_date: date
+    #: Catalogue label of the account's state ("Active", "Offboarded", ...).
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountListView:
+    """The ``accounts`` card; ``all_accounts`` is False when the viewer sees only accounts they sponsor."""
+
+    rows: tuple[AccountRow, ...]
+    all_accounts: bool
+    paging: Paging = Paging()
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseRow:
+    """One SKU: seats in the tenant (``None``: unknown or not subscribed) and how many bot accounts hold."""
+
+    name: str
+    part_number: str
+    total: int | None
+    used: int | None
+    free: int | None
+    held_by_bot: int
+    #: Why the row is listed: a license profile's SKU, the IB-capable preference list, or both.
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True)
+class LicensesView:
+    """The ``licenses`` card; ``as_of`` is when the tenant's counts were read (``None``: never)."""
+
+    rows: tuple[LicenseRow, ...]
+    as_of: datetime | None
+    stale: bool = False
+
+    def __post_init__(self) -> None:
+        _require_aware(self.as_of, "LicensesView.as_of")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditExportView:
+    """The answer to ``audit export``: the range, its event count, and the command that writes the CSV."""
+
+    start: date
+    end: date
+    events: int
+    cli_command: str
+
+
+# ---------------------------------------------------------------------------------------------- barriers (L2)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSegmentRow:
+    """A segment of the catalog: its filter and, for vendor segments, how the bot places accounts in it."""
+
+    name: str
+    kind: str
+    user_group_filter: str
+    placement: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogPolicyRow:
+    """A policy: ``relation`` is "blocks" or "allows only"."""
+
+    name: str
+    segment: str
+    relation: str
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BarriersView:
+    """The ``barriers`` card: catalog, validation result and one page of the generated PowerShell.
+
+    ``configured`` is False when no catalog file is set. ``script_page`` is ``None`` when the catalog has
+    errors (no script is generated) or on an overview page; ``script_parts`` > 1 means the script is split
+    over several cards (``script_part`` counts from 1).
+    """
+
+    configured: bool
+    mode: str = ""
+    #: False on the pages that carry only more of the script.
+    show_catalog: bool = True
+    segments: tuple[CatalogSegmentRow, ...] = ()
+    policies: tuple[CatalogPolicyRow, ...] = ()
+    #: Segments and policies of the catalog not listed (a large catalog is summarised; the script has all).
+    more_segments: int = 0
+    more_policies: int = 0
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    script_page: str | None = None
+    first_line: int = 1
+    script_part: int = 1
+    script_parts: int = 1
+    paging: Paging = Paging()
+    cli_command: str = ""
+
+
+# -------------------------------------------------------------------------------------- segment change (L2)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentChangeFormView:
+    """Pick a new segment for an existing account."""
+
+    upn: str
+    current_segment: str | None
+    options: tuple[SegmentOption, ...]
+    notice: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentChangeView:
+    """A proposed (or decided, or applied) segment change, as the approval card shows it.
+
+    ``status`` is "pending", "approved", "applied", "failed" or "rejected".
+    """
+
+    change_id: str
+    card_version: int
+    upn: str
+    proposed_by: str
+    from_segment: str | None
+    to_segment: str
+    placement: str
+    status: str
+    decision: ActorAt | None = None
+    failure: str | None = None
+    notice: str | None = None
+    viewer_may_act: bool = True
+
+
+# ------------------------------------------------------------------------------------------ lifecycle
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLifecycleView:
+    """One service account with what the viewer may do about it (``extend <upn>``, reminders)."""
+
+    upn: str
+    contractor_name: str
+    vendor: str
+    sponsor: str
+    end_date: date
+    state: str
+    licenses: tuple[str, ...] = ()
+    #: Days left until the end date, when this is a reminder ("Access ends in 3 days").
+    days_left: int | None = None
+    extension_choices: tuple[int, ...] = ()
+    may_extend: bool = False
+    may_offboard: bool = False
+    may_reset_password: bool = False
+    notice: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleApprovalView:
+    """An extension, offboarding or password reset waiting for (or decided by) an approver."""
+
+    request_id: str
+    card_version: int
+    #: "extend", "offboard" or "reset_password".
+    action: str
+    upn: str
+    contractor_name: str
+    vendor: str
+    requested_by: str
+    current_end_date: date
+    new_end_date: date | None = None
+    #: "pending", "approved" or "rejected".
+    status: str = "pending"
+    decision: Decision | None = None
+    notice: str | None = None
+    viewer_may_act: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OffboardedView:
+    """An account was offboarded (or its offboarding stopped): told to the sponsor."""
+
+    upn: str
+    contractor_name: str
+    #: "expired" or "manual".
+    reason: str
+    delete_after: datetime | None = None
+    failed_step: str | None = None
+    failure: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware(self.delete_after, "OffboardedView.delete_after")
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordResetView:
+    """A new temporary password can be revealed once (the onboarding request id addresses the vault)."""
+
+    request_id: str
+    upn: str
+    reveal_until: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware(self.reveal_until, "PasswordResetView.reveal_until")
