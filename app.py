@@ -166,7 +166,14 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             save_conflicts=(ConcurrencyError,),
         )
         runner = ProvisioningRunner(
-            graph, requests, steps, vault, accounts, audit, notifier, password_ttl=reveal_window
+            graph,
+            requests,
+            steps,
+            vault,
+            accounts,
+            audit,
+            SeatsChangedToo(notifier, seats),
+            password_ttl=reveal_window,
         )
         worker = JobWorker(
             jobs, runner.job_handlers(), worker_id=instance_id, poll_seconds=settings.worker_poll_seconds
@@ -247,6 +254,18 @@ def _secrets_key(settings: Settings) -> str:
         with os.fdopen(descriptor, "w", encoding="ascii") as handle:
             handle.write(Fernet.generate_key().decode("ascii"))
     return path.read_text(encoding="ascii").strip()
+
+
+class SeatsChangedToo:
+    """Progress of a run: update the cards, and forget cached seat counts (the run may have used one)."""
+
+    def __init__(self, notifier: TeamsNotifier, seats: SeatSnapshot) -> None:
+        self._notifier = notifier
+        self._seats = seats
+
+    async def request_changed(self, number: int) -> None:
+        self._seats.invalidate()
+        await self._notifier.request_changed(number)
 
 
 class GraphHealth:

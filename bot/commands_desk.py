@@ -288,7 +288,8 @@ class CommandDesk:
         if not await self._roles.roles_of(caller.aad_object_id):
             await self._refused(caller, "licenses without a role")
             return not_allowed_card("see license seats", "requesters")
-        reading = await self._seats.current()
+        # Someone asked for the numbers: read them now rather than show a cached count.
+        reading = await self._seats.refresh()
         held: dict[str, int] = {}
         async for account in self._all_accounts():
             if account.state in _HOLDING_STATES:

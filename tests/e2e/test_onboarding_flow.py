@@ -83,6 +83,20 @@ def message_id(event: PlaygroundEvent) -> str:
     return event.message.message_id
 
 
+def texts(card: Any) -> list[str]:
+    """Every text on the card in reading order (TextBlock texts and TextRun texts)."""
+    found: list[str] = []
+    if isinstance(card, dict):
+        if card.get("type") in ("TextBlock", "TextRun") and isinstance(card.get("text"), str):
+            found.append(card["text"])
+        for value in card.values():
+            found += texts(value)
+    elif isinstance(card, list):
+        for item in card:
+            found += texts(item)
+    return found
+
+
 def text_of(card: dict[str, Any]) -> str:
     return str(card)
 
@@ -229,3 +243,19 @@ async def test_onboard_approve_provision_reveal(pg: PlaygroundClient, stack: Pro
     assert account["id"] in tenant.members.get(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, set())
     consumed_after, _ = tenant.seats("MICROSOFT_REMOTE_ASSIST")
     assert consumed_after == consumed_before + 1
+
+    # Everyday commands show what the tenant now holds.
+    await pg.send_text("accounts")
+    listed = await wait_card(
+        pg, lambda e: e.is_new_message and account["userPrincipalName"] in text_of(e.cards[0])
+    )
+    assert "Contoso Field Services" in text_of(listed.cards[0])
+    await pg.send_text("licenses")
+    seats = await wait_card(pg, lambda e: e.is_new_message and "Held by this bot" in text_of(e.cards[0]))
+    licenses = text_of(seats.cards[0])
+    assert "Dynamics 365 Remote Assist" in licenses
+    shown = texts(seats.cards[0])
+    remote_assist = shown.index("Dynamics 365 Remote Assist")
+    used = shown.index("Used", remote_assist)
+    assert shown[used + 1] == str(consumed_after)  # as the sandbox counts it
+    assert shown[shown.index("Free", remote_assist) + 1] == str(25 - consumed_after)
