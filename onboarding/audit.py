@@ -62,6 +62,18 @@ class AuditAction(StrEnum):
     BARRIERS_SCRIPT_GENERATED = "barriers.script_generated"
     APPROVALS_CHANNEL_BOUND = "admin.approvals_channel_bound"
     ACCESS_REFUSED = "security.access_refused"
+    # Account lifecycle (onboarding/lifecycle.py, provisioning/offboarding.py, provisioning/lifecycle.py).
+    LIFECYCLE_REMINDER_SENT = "lifecycle.reminder_sent"
+    LIFECYCLE_APPROVAL_REQUESTED = "lifecycle.approval_requested"
+    LIFECYCLE_APPROVED = "lifecycle.approved"
+    LIFECYCLE_REJECTED = "lifecycle.rejected"
+    OFFBOARDING_REQUESTED = "lifecycle.offboarding_requested"
+    OFFBOARDING_STEP_COMPLETED = "lifecycle.offboarding_step_completed"
+    OFFBOARDING_FAILED = "lifecycle.offboarding_failed"
+    ACCOUNT_RETENTION_DELETED = "lifecycle.deleted_after_retention"
+    CREDENTIALS_RESET_REQUESTED = "lifecycle.credentials_reset_requested"
+    LEAVE_DATE_STAMPED = "graph.leave_date_stamped"
+    CREDENTIALS_RESET = "graph.credentials_reset"
 
 
 #: The audit action recorded for each state-machine transition.

@@ -23,6 +23,16 @@ Format (TOML, ``version = 1``; see ``config/onboarding.example.toml``)::
     sku_part_numbers = ["MICROSOFT_REMOTE_ASSIST"]
     description = "..."
 
+    [lifecycle]                                      # see onboarding/lifecycle.py
+    reminder_days = [14, 3]                          # remind the sponsor this many days before the end
+    extension_choices = [30, 90]                     # the "Extend N days" buttons
+    max_days = 90                                    # furthest end date without approval (default: access)
+    retention_days = 30                              # offboarded accounts are deleted this much later
+    offboarding_needs_approval = false
+    password_reset_needs_approval = false
+    automatic_offboarding = true                     # false: Entra Lifecycle Workflows do the leaver tasks
+    sweep_minutes = 60
+
 Every section is optional except ``naming.domain``; omitted values take the defaults shown. Reading a file is
 the only I/O here (:func:`load_onboarding_config`); :func:`parse_onboarding_config` works on text.
 """
@@ -31,7 +41,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +55,7 @@ from onboarding.licensing import (
     LicenseProfile,
     LicensingConfig,
 )
+from onboarding.lifecycle import DEFAULT_EXTENSION_CHOICES, DEFAULT_REMINDER_DAYS, LifecyclePolicy
 from onboarding.naming import (
     DEFAULT_DISPLAY_NAME_TEMPLATE,
     DEFAULT_MAX_SUFFIX,
@@ -80,11 +91,23 @@ class _LicensingSection(DomainModel):
     profiles: tuple[_ProfileSection, ...] | None = None
 
 
+class _LifecycleSection(DomainModel):
+    reminder_days: tuple[int, ...] = DEFAULT_REMINDER_DAYS
+    extension_choices: tuple[int, ...] = DEFAULT_EXTENSION_CHOICES
+    max_days: int | None = None
+    retention_days: int = Field(default=30, ge=0, le=3650)
+    offboarding_needs_approval: bool = False
+    password_reset_needs_approval: bool = False
+    automatic_offboarding: bool = True
+    sweep_minutes: int = Field(default=60, ge=1, le=1440)
+
+
 class _ConfigFile(DomainModel):
     version: Literal[1]
     naming: _NamingSection
     access: _AccessSection = _AccessSection()
     licensing: _LicensingSection = _LicensingSection()
+    lifecycle: _LifecycleSection = _LifecycleSection()
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,8 @@ class OnboardingConfig:
     naming: NamingPolicy
     access: AccessPolicy
     licensing: LicensingConfig
+    #: Reminders, extension, offboarding and retention (``[lifecycle]``; defaults when absent).
+    lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
 
 
 def default_onboarding_config(domain: str) -> OnboardingConfig:
@@ -159,9 +184,25 @@ def parse_onboarding_config(text: str, *, source: str = "onboarding configuratio
         )
     except ValueError as err:
         problems.append(f"licensing: {err}")
-    if problems or naming is None or access is None or licensing is None:
+    lifecycle: LifecyclePolicy | None = None
+    section = parsed.lifecycle
+    try:
+        lifecycle = LifecyclePolicy(
+            reminder_days=section.reminder_days,
+            extension_choices=section.extension_choices,
+            # Without its own maximum, an extension may reach as far as a new request may.
+            max_days=section.max_days if section.max_days is not None else parsed.access.max_days,
+            retention_days=section.retention_days,
+            offboarding_needs_approval=section.offboarding_needs_approval,
+            password_reset_needs_approval=section.password_reset_needs_approval,
+            automatic_offboarding=section.automatic_offboarding,
+            sweep_minutes=section.sweep_minutes,
+        )
+    except ValueError as err:
+        problems.append(f"lifecycle: {err}")
+    if problems or naming is None or access is None or licensing is None or lifecycle is None:
         raise ConfigurationError(source, problems)
-    return OnboardingConfig(naming=naming, access=access, licensing=licensing)
+    return OnboardingConfig(naming=naming, access=access, licensing=licensing, lifecycle=lifecycle)
 
 
 def load_onboarding_config(path: Path) -> OnboardingConfig:

@@ -246,3 +246,132 @@ class ServiceAccountRow(Base):
     state: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------------------- lifecycle (migration 0003)
+
+#: Lifecycle request actions and statuses as stored (``onboarding.lifecycle.LifecycleAction`` values).
+LIFECYCLE_ACTIONS = ("extend", "offboard", "reset_password")
+LIFECYCLE_STATUSES = ("pending", "approved", "rejected")
+_LIFECYCLE_PENDING = "status = 'pending'"
+
+
+class LifecycleRequestRow(Base):
+    """An extension, offboarding or password reset that waits for (or got) an approver's decision."""
+
+    __tablename__ = "lifecycle_requests"
+    __table_args__ = (
+        CheckConstraint("action IN ('extend', 'offboard', 'reset_password')", name="action"),
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+        # One open request per account and action, whatever instance or click created it.
+        Index(
+            "uq_lifecycle_requests_pending",
+            "upn",
+            "action",
+            unique=True,
+            sqlite_where=text(_LIFECYCLE_PENDING),
+            postgresql_where=text(_LIFECYCLE_PENDING),
+        ),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(32))
+    upn: Mapped[str] = mapped_column(String(113))
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    requested_by_aad_id: Mapped[str] = mapped_column(String(64))
+    requested_by_name: Mapped[str] = mapped_column(String(256))
+    new_end_date: Mapped[date | None] = mapped_column(Date)
+    decided_by_aad_id: Mapped[str | None] = mapped_column(String(64))
+    decided_by_name: Mapped[str | None] = mapped_column(String(256))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    comment: Mapped[str | None] = mapped_column(Text)
+    approval_activity_id: Mapped[str | None] = mapped_column(String(255))
+    approval_conversation_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LifecycleStepRow(Base):
+    """The step log of offboarding runs and password resets: one row per (subject, step)."""
+
+    __tablename__ = "lifecycle_steps"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'running', 'done', 'failed', 'undone')", name="state"),
+    )
+
+    #: ``offboard:<upn>`` or ``reset:<lifecycle request or job key>``.
+    subject: Mapped[str] = mapped_column(String(160), primary_key=True)
+    step: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    graph_request_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OffboardingRow(Base):
+    """One service account's offboarding: why, by whom, when it finished, when it is deleted."""
+
+    __tablename__ = "offboardings"
+    __table_args__ = (
+        CheckConstraint("reason IN ('expired', 'manual')", name="reason"),
+        Index("ix_offboardings_delete_after", "delete_after"),
+    )
+
+    upn: Mapped[str] = mapped_column(String(113), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    requested_by_aad_id: Mapped[str | None] = mapped_column(String(64))
+    requested_by_name: Mapped[str] = mapped_column(String(256))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    offboarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delete_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ------------------------------------------------------------------------------- bulk onboarding (0004)
+
+#: Bulk batch statuses as stored (``storage.bulk.BatchStatus`` values).
+BULK_BATCH_STATUSES = ("pending_approval", "approved", "rejected", "completed")
+
+
+class BulkBatchRow(Base):
+    """One bulk onboarding batch (a CSV file): who submitted it, its problems, its decision, its card."""
+
+    __tablename__ = "bulk_batches"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending_approval', 'approved', 'rejected', 'completed')", name="status"),
+        Index("ix_bulk_batches_status", "status", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    submitted_by_aad_id: Mapped[str] = mapped_column(String(64))
+    submitted_by_name: Mapped[str] = mapped_column(String(256))
+    source_name: Mapped[str] = mapped_column(String(255))
+    total_rows: Mapped[int] = mapped_column(Integer)
+    #: JSON: the row problems found at import and the seats the batch needs by SKU part number.
+    summary_json: Mapped[str] = mapped_column(Text)
+    #: JSON of the approval or rejection (who, when, comment); NULL while pending.
+    decision_json: Mapped[str | None] = mapped_column(Text)
+    card_activity_id: Mapped[str | None] = mapped_column(String(255))
+    card_conversation_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BulkRowRow(Base):
+    """One good row of a batch: the onboarding request it became and, once created, the account's id."""
+
+    __tablename__ = "bulk_rows"
+    __table_args__ = (Index("ix_bulk_rows_request_number", "request_number", unique=True),)
+
+    batch_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    #: The spreadsheet row (header = 1).
+    row: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    request_number: Mapped[int] = mapped_column(BigId)
+    #: The directory object id, recorded as soon as the create answered (later steps need no look-up).
+    user_id: Mapped[str | None] = mapped_column(String(64))

@@ -24,6 +24,11 @@ TABLES = {
     "provisioning_steps",
     "credential_vault",
     "service_accounts",
+    "lifecycle_requests",
+    "lifecycle_steps",
+    "offboardings",
+    "bulk_batches",
+    "bulk_rows",
     "alembic_version",
 }
 
