@@ -379,20 +379,17 @@ class CommandDesk:
         Recorded once (a once-mark decides between concurrent clicks) as an audit event with its time; the
         approval card then shows who recorded it and when, for everyone.
         """
+        # The role first: a refusal must not tell whether the request exists, let alone show it.
+        is_admin = await self._roles.has_role(clicker.aad_object_id, Role.ADMINISTRATOR)
+        if not is_admin or not clicker.aad_object_id:
+            await self._refused(
+                clicker, "record barriers by a non-administrator", request_id=payload.request_id
+            )
+            return not_allowed_card("record that policy application was started", "bot administrators")
         stored = await self._load(payload.request_id)
         if stored is None:
             return not_allowed_card("record this: the request does not exist", None)
-        is_admin = await self._roles.has_role(clicker.aad_object_id, Role.ADMINISTRATOR)
         may_act = await self._roles.has_role(clicker.aad_object_id, Role.APPROVER)
-        if not is_admin or not clicker.aad_object_id:
-            await self._refused(
-                clicker, "record barriers by a non-administrator", request_id=stored.request.request_id
-            )
-            return await self.request_card(
-                stored,
-                viewer_may_act=False,
-                notice="Only bot administrators can record that policy application was started.",
-            )
         if stored.request.status is not RequestStatus.PROVISIONED or not stored.plan.segment:
             return await self.request_card(
                 stored, viewer_may_act=may_act, notice="This request has no segment to apply barriers for."

@@ -406,7 +406,9 @@ async def test_recording_application_is_refused_to_a_non_administrator(pipeline:
     stored = await pipeline.current(number)
     payload = RecordBarriersAppliedPayload(request_id=stored.request.request_id, card_version=stored.version)
     card = await desk.record_barriers_applied(clicker(PAULA), payload)
-    assert "Only bot administrators" in text(card)
+    assert "not allowed to record that policy application was started" in text(card)
+    assert "bot administrators" in text(card)
+    assert stored.request.contractor.email not in text(card)  # a refusal shows nothing of the request
     assert await pipeline.audit.query(action=AuditAction.BARRIERS_APPLICATION_RECORDED.value) == []
 
 

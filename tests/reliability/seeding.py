@@ -1,0 +1,159 @@
+"""Requests put straight into a bot's database, in the state a test needs, as the wizard and desk would.
+
+The reliability suites drive a running bot (a thread or a subprocess) and need requests that are pending,
+failed or provisioned without clicking through the wizard each time. :class:`Seeder` writes them through
+the product's own stores (compare-and-set transitions of the domain state machine), so what the bot reads
+is exactly what it would have written itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import string
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from onboarding import requests as domain
+from onboarding.licensing import LicensePlan
+from onboarding.naming import NamingPolicy, plan_upn
+from onboarding.plan import ProvisioningPlan, build_plan
+from onboarding.requests import Contractor, OnboardingRequest, Person
+from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID
+from storage.accounts import AccountState, ServiceAccount, ServiceAccounts
+from storage.database import Database
+from storage.requests import RequestStore, StoredRequest
+from storage.vault import CredentialVault
+
+REMOTE_ASSIST = "MICROSOFT_REMOTE_ASSIST"
+#: The sandbox tenant's verified domain for service accounts (config/onboarding.example.toml).
+NAMING = NamingPolicy(domain="abc.com")
+T0 = datetime(2030, 1, 2, 9, 0, tzinfo=UTC)
+REVEAL_TTL = timedelta(hours=24)
+TEMPORARY_PASSWORD = "Seeded#Temporary-Password-42"
+
+_names = itertools.count()
+
+
+def unique_first_name() -> str:
+    """A first name no other seeded request in this process uses (letters only, as naming wants)."""
+    n = next(_names)
+    letters = ""
+    while True:
+        n, rest = divmod(n, 26)
+        letters = string.ascii_lowercase[rest] + letters
+        if n == 0:
+            break
+        n -= 1
+    return f"Bo{letters}"
+
+
+def person(aad_object_id: str, name: str) -> Person:
+    """A domain person (requester, sponsor, approver) from a Teams identity."""
+    return Person(aad_object_id=aad_object_id, display_name=name)
+
+
+@dataclass
+class Seeder:
+    """Builds requests in one database: ``await Seeder(db).pending(requester, sponsor)`` and friends."""
+
+    database: Database
+
+    @property
+    def requests(self) -> RequestStore:
+        return RequestStore(self.database)
+
+    async def pending(self, requester: Person, sponsor: Person | None = None) -> StoredRequest:
+        """A submitted request waiting for an approver."""
+        first = unique_first_name()
+        names = plan_upn(first, "Builder", "Contoso1", policy=NAMING)
+
+        def make(number: int) -> tuple[OnboardingRequest, ProvisioningPlan]:
+            request = OnboardingRequest(
+                number=number,
+                contractor=Contractor(
+                    first_name=first, last_name="Builder", email=f"{first.lower()}@contoso1.com"
+                ),
+                vendor_company="Contoso1",
+                usage_location="DE",
+                license_profile="remote-assist-technician",
+                end_date=date(2030, 3, 31),
+                sponsor=sponsor or requester,
+                requester=requester,
+                created_at=T0,
+            )
+            plan = build_plan(
+                request,
+                upn=names,
+                licenses=LicensePlan(part_numbers=(REMOTE_ASSIST,)),
+                placement=None,
+                vendor_accounts_group_id=SANDBOX_VENDOR_ACCOUNTS_GROUP_ID,
+            )
+            return request, plan
+
+        stored = await self.requests.create(make)
+        return await self.requests.replace(
+            stored.request.number, stored.version, domain.submit(stored.request, at=T0)
+        )
+
+    async def approved(
+        self, requester: Person, approver: Person, sponsor: Person | None = None
+    ) -> StoredRequest:
+        """A request an approver approved (its provisioning job is not enqueued)."""
+        stored = await self.pending(requester, sponsor)
+        return await self.requests.replace(
+            stored.request.number, stored.version, domain.approve(stored.request, approver, T0)
+        )
+
+    async def failed(
+        self, requester: Person, approver: Person, sponsor: Person | None = None
+    ) -> StoredRequest:
+        """A request whose provisioning failed at the license step (Retry and Cancel apply)."""
+        stored = await self.approved(requester, approver, sponsor)
+        running = await self.requests.replace(
+            stored.request.number, stored.version, domain.start_provisioning(stored.request, at=T0)
+        )
+        return await self.requests.replace(
+            running.request.number,
+            running.version,
+            domain.mark_failed(running.request, "license", "no free seats (seeded)", at=T0),
+        )
+
+    async def provisioned(
+        self,
+        requester: Person,
+        approver: Person,
+        sponsor: Person | None = None,
+        *,
+        vault_key: str | None = None,
+    ) -> StoredRequest:
+        """A provisioned request with its account row and, given the vault key, a revealable password."""
+        stored = await self.approved(requester, approver, sponsor)
+        running = await self.requests.replace(
+            stored.request.number, stored.version, domain.start_provisioning(stored.request, at=T0)
+        )
+        done = await self.requests.replace(
+            running.request.number, running.version, domain.mark_provisioned(running.request, at=T0)
+        )
+        request = done.request
+        await ServiceAccounts(self.database).record(
+            ServiceAccount(
+                upn=done.plan.upn,
+                user_id=f"00000000-0000-4000-8000-{request.number:012d}",
+                request_number=request.number,
+                vendor=request.vendor_company,
+                contractor_name=f"{request.contractor.first_name} {request.contractor.last_name}",
+                contractor_email=request.contractor.email,
+                sponsor_aad_id=request.sponsor.aad_object_id,
+                sponsor_name=request.sponsor.display_name,
+                license_part_numbers=(REMOTE_ASSIST,),
+                segment=None,
+                end_date=request.end_date,
+                state=AccountState.ACTIVE.value,
+                created_at=T0,
+            )
+        )
+        if vault_key is not None:
+            await CredentialVault(self.database, vault_key).store(
+                request.number, done.plan.upn, requester.aad_object_id, TEMPORARY_PASSWORD, ttl=REVEAL_TTL
+            )
+        return done
