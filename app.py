@@ -30,8 +30,10 @@ from cryptography.fernet import Fernet
 from bot.approvals import ApprovalDesk
 from bot.auth import create_bot_authentication, speed_up_msrest_retry_policy
 from bot.barriers_record import BarriersApplications
+from bot.bulk_desk import BulkDesk
 from bot.commands_desk import CommandDesk
 from bot.handler import VendorOnboardingBot
+from bot.lifecycle_desk import LifecycleDesk, LifecycleNotifier
 from bot.notifier import TeamsNotifier
 from bot.roles import Role, RoleDirectory, RoleGroups
 from bot.seats import SeatSnapshot
@@ -42,14 +44,20 @@ from dialogs.onboarding_wizard import OnboardingWizard
 from observability import configure_logging, correlation, current_correlation_id
 from onboarding.config import OnboardingConfig, load_onboarding_config
 from onboarding.segments import SegmentCatalog, load_catalog
+from provisioning.bulk import BulkRunner
+from provisioning.credentials import PasswordResetter
 from provisioning.graph import GraphGateway, create_graph_gateway
+from provisioning.lifecycle import LifecycleScheduler
+from provisioning.offboarding import OffboardingRunner
 from provisioning.runner import ProvisioningRunner, RequestIdCapture
 from provisioning.worker import JobWorker
 from settings import Settings, SettingsError, load_settings
 from storage.accounts import ServiceAccounts
+from storage.bulk import BulkBatches
 from storage.clock import utc_now
 from storage.database import Database
 from storage.errors import ConcurrencyError
+from storage.lifecycle import AccountLifecycle, LifecycleRequests, LifecycleSteps, Offboardings
 from storage.repositories import AuditLog, ConversationRefs, JobQueue, KeyValueStore, OnceMarks
 from storage.requests import RequestStore, StepLog
 from storage.vault import CredentialVault
@@ -165,6 +173,80 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             ended_card=wizard_ended_card,
             save_conflicts=(ConcurrencyError,),
         )
+        batches = BulkBatches(database)
+
+        async def free_seats() -> dict[str, int] | None:
+            reading = await seats.current()
+            return {part: count.free for part, count in reading.counts.items()} if reading.known else None
+
+        bulk_desk = BulkDesk(
+            database=database,
+            batches=batches,
+            requests=requests,
+            jobs=jobs,
+            audit=audit,
+            roles=roles,
+            notifier=notifier,
+            free_seats=free_seats,
+            clock=utc_now,
+            # The worker is built below (it needs this desk's job handlers); the lambda looks it up late.
+            on_enqueued=lambda: worker.wake(),
+        )
+        stack.push_async_callback(bulk_desk.close)
+        bulk_runner = BulkRunner(
+            graph, database, requests, steps, vault, batches, bulk_desk, password_ttl=reveal_window
+        )
+        policy = onboarding_config.lifecycle
+        account_lifecycle = AccountLifecycle(database)
+        lifecycle_requests = LifecycleRequests(database)
+        lifecycle_steps = LifecycleSteps(database)
+        offboardings = Offboardings(database)
+        lifecycle_notifier = LifecycleNotifier(
+            adapter,
+            app_id=settings.bot_app_id or "",
+            notifier=notifier,
+            conversations=conversations,
+            lifecycle_requests=lifecycle_requests,
+            accounts=accounts,
+            policy=policy,
+        )
+        offboarding = OffboardingRunner(
+            graph,
+            accounts=accounts,
+            lifecycle=account_lifecycle,
+            requests=requests,
+            offboardings=offboardings,
+            steps=lifecycle_steps,
+            audit=audit,
+            marks=marks,
+            policy=policy,
+            instance_id=instance_id,
+            notices=lifecycle_notifier,
+        )
+        resetter = PasswordResetter(
+            graph,
+            accounts=accounts,
+            requests=requests,
+            vault=vault,
+            steps=lifecycle_steps,
+            audit=audit,
+            marks=marks,
+            instance_id=instance_id,
+            notices=lifecycle_notifier,
+            password_ttl=reveal_window,
+        )
+        scheduler = LifecycleScheduler(
+            jobs=jobs,
+            lifecycle=account_lifecycle,
+            offboardings=offboardings,
+            vault=vault,
+            marks=marks,
+            audit=audit,
+            policy=policy,
+            instance_id=instance_id,
+            reminders=lifecycle_notifier,
+            on_enqueued=lambda: worker.wake(),
+        )
         runner = ProvisioningRunner(
             graph,
             requests,
@@ -176,8 +258,32 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             password_ttl=reveal_window,
         )
         worker = JobWorker(
-            jobs, runner.job_handlers(), worker_id=instance_id, poll_seconds=settings.worker_poll_seconds
+            jobs,
+            {
+                **runner.job_handlers(),
+                **bulk_runner.job_handlers(),
+                **bulk_desk.job_handlers(),
+                **offboarding.job_handlers(),
+                **resetter.job_handlers(),
+                **scheduler.job_handlers(),
+            },
+            worker_id=instance_id,
+            lease_seconds=settings.worker_lease_seconds,
+            poll_seconds=settings.worker_poll_seconds,
         )
+        lifecycle_desk = LifecycleDesk(
+            accounts=accounts,
+            lifecycle=account_lifecycle,
+            lifecycle_requests=lifecycle_requests,
+            jobs=jobs,
+            audit=audit,
+            roles=roles,
+            notices=lifecycle_notifier,
+            policy=policy,
+            clock=utc_now,
+            on_enqueued=worker.wake,
+        )
+        await scheduler.ensure_scheduled()
         desk = ApprovalDesk(
             requests=requests,
             steps=steps,
@@ -203,7 +309,15 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             clock=utc_now,
         )
         bot = VendorOnboardingBot(
-            settings, roles, conversations, audit, wizard=wizard, desk=desk, commands=commands
+            settings,
+            roles,
+            conversations,
+            audit,
+            wizard=wizard,
+            desk=desk,
+            commands=commands,
+            bulk=bulk_desk,
+            lifecycle=lifecycle_desk,
         )
         worker_task = asyncio.create_task(worker.run_forever(), name="job-worker")
         stack.push_async_callback(_stop_worker, worker, worker_task)

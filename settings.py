@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     instance_id: str | None = None
     #: How often the background worker looks for due jobs when idle.
     worker_poll_seconds: Seconds = 0.5
+    #: How long a claimed job stays leased without a heartbeat: after a crash, another instance (or the
+    #: restarted one) takes the job over once this has passed.
+    worker_lease_seconds: Seconds = 60.0
 
     @property
     def sandbox(self) -> bool:

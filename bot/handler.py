@@ -26,8 +26,10 @@ from botbuilder.schema import (
 )
 
 from bot.approvals import ApprovalDesk, Clicker
+from bot.bulk_desk import BulkDesk
 from bot.commands import Command, CommandName, parse_command
 from bot.commands_desk import CommandDesk
+from bot.lifecycle_desk import LifecycleDesk
 from bot.roles import Role, RoleDirectory
 from cards import help as help_cards
 from cards.actions import ActionParseError, CommandRunPayload, Verb, parse_action
@@ -98,6 +100,8 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         wizard: OnboardingWizard,
         desk: ApprovalDesk,
         commands: CommandDesk,
+        bulk: BulkDesk,
+        lifecycle: LifecycleDesk,
     ) -> None:
         super().__init__()
         self._settings = settings
@@ -107,6 +111,7 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         self._wizard = wizard
         self._desk = desk
         self._commands = commands
+        self._lifecycle = lifecycle
         self._verbs: dict[str, VerbHandler] = {}
         for verb in (Verb.WIZARD_NEXT, Verb.WIZARD_BACK, Verb.WIZARD_CANCEL, Verb.WIZARD_SUBMIT):
             self.register_verb(verb, wizard.handle_action)
@@ -120,6 +125,14 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         self.register_verb(Verb.LIST_PAGE, self._clicked(commands.page))
         self.register_verb(Verb.REQUEST_OPEN, self._clicked(commands.open_request))
         self.register_verb(Verb.BARRIERS_RECORD_APPLIED, self._clicked(commands.record_barriers_applied))
+        self.register_verb(Verb.BULK_APPROVE, self._clicked(bulk.approve))
+        self.register_verb(Verb.BULK_REJECT, self._clicked(bulk.reject))
+        self.register_verb(Verb.BULK_RETRY_FAILED, self._clicked(bulk.retry_failed))
+        self.register_verb(Verb.LIFECYCLE_EXTEND, self._clicked(lifecycle.extend))
+        self.register_verb(Verb.LIFECYCLE_OFFBOARD, self._clicked(lifecycle.offboard))
+        self.register_verb(Verb.LIFECYCLE_RESET_PASSWORD, self._clicked(lifecycle.reset_password))
+        self.register_verb(Verb.LIFECYCLE_APPROVE, self._clicked(lifecycle.approve))
+        self.register_verb(Verb.LIFECYCLE_REJECT, self._clicked(lifecycle.reject))
 
     @staticmethod
     def _clicked(action: Callable[[Clicker, Any], Awaitable[CardDict]]) -> VerbHandler:
@@ -197,14 +210,24 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
             card = await self._commands.accounts(who, " ".join(command.args) or None)
         elif command.name is CommandName.LICENSES:
             card = await self._commands.licenses(who)
+        elif command.name is CommandName.EXTEND:
+            card = await self._lifecycle.extend_command(who, command.args[0])
+        elif command.name is CommandName.OFFBOARD:
+            card = await self._lifecycle.offboard_command(who, command.args[0])
         elif command.name is CommandName.BARRIERS:
             card = await self._commands.barriers(who)
         elif command.name is CommandName.AUDIT and command.args[0].lower() == "export":
             card = await self._commands.audit_export(who, command.args[1:])
-        elif command.name is CommandName.UNKNOWN or command.name is CommandName.AUDIT:
-            card = help_cards.unknown_command_card(command.text)
+        elif command.name is CommandName.APPROVALS_HERE:
+            await turn_context.send_activity(
+                MessageFactory.text(
+                    "Post this in the channel where approval cards should go, mentioning me: "
+                    "@Vendor Onboarding approvals here"
+                )
+            )
+            return
         else:
-            card = help_cards.not_yet_available_card(command.name.value)
+            card = help_cards.unknown_command_card(command.text)
         await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
 
     async def _start_onboarding(self, turn_context: TurnContext) -> None:

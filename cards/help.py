@@ -92,16 +92,6 @@ def unknown_command_card(text: str) -> CardContent:
     )
 
 
-def not_yet_available_card(command: str) -> CardContent:
-    """A known command whose feature is not switched on in this deployment."""
-    return card(
-        [
-            line(said("“"), _untrusted(command, 40), said("” is not available yet.")),
-            note("Type help for what I can do today."),
-        ]
-    )
-
-
 def error_card(view: ErrorView) -> CardContent:
     """Catalogue text for an error, and the reference support needs; never exception text."""
     return card(

@@ -214,7 +214,6 @@ def build_all(t: Text = _same) -> dict[str, CardContent]:
         "welcome": help.welcome_card(t("Alice")),
         "welcome-anonymous": help.welcome_card(),
         "unknown-command": help.unknown_command_card(t("make me a sandwich")),
-        "not-yet-available": help.not_yet_available_card(t("accounts")),
         "error": help.error_card(
             ErrorView(
                 t("I couldn't save your request. Try again in a minute."),

@@ -116,7 +116,3 @@ def test_channel_bound_names_the_channel() -> None:
     lines = walk.rich_lines(content)
     assert "New onboarding requests will be posted in Vendor approvals." in lines
     assert "Set by Adam Approver." in lines
-
-
-def test_not_yet_available_names_the_command() -> None:
-    assert "“accounts” is not available yet." in walk.rich_lines(help.not_yet_available_card("accounts"))

@@ -9,14 +9,27 @@ from hypothesis import strategies as st
 from cards.actions import (
     INPUT_MAX_LENGTHS,
     ApprovePayload,
+    BulkApprovePayload,
+    BulkRejectPayload,
+    BulkRetryFailedPayload,
     CancelRequestPayload,
     CommandRunPayload,
     InputId,
+    LifecycleApprovePayload,
+    LifecycleExtendPayload,
+    LifecycleOffboardPayload,
+    LifecycleRejectPayload,
+    LifecycleResetPasswordPayload,
+    ListPagePayload,
+    OpenRequestPayload,
     RecordBarriersAppliedPayload,
     RefreshApprovalPayload,
     RejectPayload,
     RetryPayload,
     RevealPasswordPayload,
+    SegmentChangeApprovePayload,
+    SegmentChangeProposePayload,
+    SegmentChangeRejectPayload,
     Verb,
     WizardBackPayload,
     WizardCancelPayload,
@@ -140,6 +153,29 @@ VALID_DATA: dict[Verb, dict[str, Any]] = {
     Verb.APPROVAL_REFRESH: RefreshApprovalPayload(request_id="REQ-1", card_version=0).to_data(),
     Verb.CREDENTIALS_REVEAL: RevealPasswordPayload(request_id="REQ-1").to_data(),
     Verb.BARRIERS_RECORD_APPLIED: RecordBarriersAppliedPayload(request_id="REQ-1", card_version=0).to_data(),
+    Verb.LIST_PAGE: ListPagePayload(list_name="accounts", page=1, vendor="Contoso").to_data(),
+    Verb.REQUEST_OPEN: OpenRequestPayload(request_id="REQ-1").to_data(),
+    Verb.SEGMENT_CHANGE_PROPOSE: SegmentChangeProposePayload(
+        upn="sa-x@abc.com", segment="Vendor - Contoso"
+    ).to_data(),
+    Verb.SEGMENT_CHANGE_APPROVE: SegmentChangeApprovePayload(change_id="sc-1", card_version=0).to_data(),
+    Verb.SEGMENT_CHANGE_REJECT: SegmentChangeRejectPayload(
+        change_id="sc-1", card_version=0, comment="no"
+    ).to_data(),
+    Verb.BULK_APPROVE: BulkApprovePayload(batch_id=1, card_version=0).to_data(),
+    Verb.BULK_REJECT: BulkRejectPayload(batch_id=1, card_version=0).to_data(),
+    Verb.BULK_RETRY_FAILED: BulkRetryFailedPayload(batch_id=1, card_version=0).to_data(),
+    Verb.LIFECYCLE_EXTEND: LifecycleExtendPayload(
+        upn="sa-x@abc.com", days=30, end_date="2030-01-31"
+    ).to_data(),
+    Verb.LIFECYCLE_OFFBOARD: LifecycleOffboardPayload(upn="sa-x@abc.com").to_data(),
+    Verb.LIFECYCLE_RESET_PASSWORD: LifecycleResetPasswordPayload(upn="sa-x@abc.com").to_data(),
+    Verb.LIFECYCLE_APPROVE: LifecycleApprovePayload(
+        lifecycle_request_id="LC-000001", card_version=0
+    ).to_data(),
+    Verb.LIFECYCLE_REJECT: LifecycleRejectPayload(
+        lifecycle_request_id="LC-000001", card_version=0, comment="no"
+    ).to_data(),
 }
 
 #: Values a card could legitimately send for a field, per wire name (so mutations stay near-valid).
