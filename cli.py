@@ -7,6 +7,7 @@ Commands (each documented by its ``--help``)::
     barriers script --out FILE            validate the segment catalog and write its PowerShell
     audit export --from D --to D --out F  the audit log of a date range (inclusive) as CSV
     accounts list [--vendor NAME]         the service accounts the bot manages
+    bulk import FILE --as UPN [--dry-run] a CSV of contractors as one batch, pending approval in Teams
 
 The database is ``--database-url``, else ``DATABASE_URL``, else the bot's default (SQLite under ``data/``);
 the catalog is ``--catalog``, else ``SEGMENTS_CATALOG_PATH``. Problems go to stderr and give a non-zero
@@ -29,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from provisioning.bulk import ImportResult
     from storage.database import Database
 
 T = TypeVar("T")
@@ -47,10 +49,12 @@ barriers_app = typer.Typer(
 )
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Service accounts.", no_args_is_help=True)
+bulk_app = typer.Typer(help="Bulk onboarding from a CSV file.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(barriers_app, name="barriers")
 app.add_typer(audit_app, name="audit")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(bulk_app, name="bulk")
 
 out = Console()
 err = Console(stderr=True)
@@ -277,6 +281,101 @@ def accounts_list(
         table.add_row(*row)
     out.print(table)
     err.print(f"{len(rows)} account(s)", markup=False, highlight=False)
+
+
+# ---------------------------------------------------------------------------------------------- bulk
+
+
+@bulk_app.command("import")
+def bulk_import(
+    csv_file: Annotated[Path, typer.Argument(help="the CSV (columns: config/bulk-template.csv)")],
+    submitted_by: Annotated[
+        str, typer.Option("--as", help="sign-in address of the submitter (the default sponsor)")
+    ],
+    dry_run: Annotated[bool, typer.Option(help="check every row, store nothing")] = False,
+    db: DatabaseOption = None,
+) -> None:
+    """Check a CSV of contractors row by row and store its good rows as one batch pending approval.
+
+    Every problem of every row is printed at once. The running bot posts the batch's one approval card to
+    the approvals channel and, once approved, provisions it with progress on that card. Uses the bot's
+    settings (environment / .env): Graph credentials, onboarding configuration, segment catalog, database.
+    Exit status: 0 all rows accepted; 1 some rows refused (the good ones are stored unless --dry-run) or
+    none accepted; 2 settings, database or the submitter missing.
+    """
+    from settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise _fail(str(error), 2) from None
+    if not csv_file.is_file():
+        raise _fail(f"{csv_file} does not exist", 2)
+    url = db or settings.effective_database_url
+
+    async def run() -> ImportResult:
+        from onboarding.config import load_onboarding_config
+        from onboarding.requests import Person
+        from onboarding.segments import load_catalog
+        from provisioning.bulk import import_csv
+        from provisioning.graph import create_graph_gateway
+        from storage.bulk import BulkBatches
+        from storage.jobs import JobQueue
+
+        assert settings.onboarding_config_path is not None  # settings require it outside sandbox mode
+        config = load_onboarding_config(settings.onboarding_config_path)
+        catalog = load_catalog(settings.segments_catalog_path) if settings.segments_catalog_path else None
+        database = await _open_database(url)
+        try:
+            async with create_graph_gateway(settings) as graph:
+                submitter = await graph.find_user_by_upn(submitted_by.strip())
+                if submitter is None or submitter.account_enabled is False:
+                    raise MissingSubmitter(submitted_by)
+                with _progress(transient=True) as progress:
+                    progress.add_task(f"checking {csv_file.name}", total=None)
+                    return await import_csv(
+                        csv_file,
+                        submitted_by=Person(
+                            aad_object_id=submitter.id, display_name=submitter.display_name or submitted_by
+                        ),
+                        config=config,
+                        catalog=catalog,
+                        graph=graph,
+                        batches=BulkBatches(database),
+                        audit_database=database,
+                        vendor_accounts_group_id=settings.vendor_accounts_group_id,
+                        dry_run=dry_run,
+                        # The bot's worker posts the approval card: this process has no Teams adapter.
+                        jobs=JobQueue(database),
+                    )
+        finally:
+            await database.close()
+
+    try:
+        result = _run(run)
+    except MissingSubmitter as error:
+        raise _fail(f"no enabled user {error} in the directory (--as)", 2) from None
+    for problem in result.errors:
+        err.print(problem.describe(), markup=False, highlight=False)
+    good = len(result.plan.planned) if result.plan is not None else 0
+    if result.batch is not None:
+        summary = (
+            f"batch {result.batch.id}: {result.accepted} of {result.total_rows} row(s) stored, "
+            f"pending approval in the approvals channel; {len(result.errors)} problem(s)"
+        )
+    elif dry_run:
+        summary = (
+            f"dry run: {good} of {result.total_rows} row(s) would be stored; {len(result.errors)} problem(s)"
+        )
+    else:
+        summary = f"nothing stored: {len(result.errors)} problem(s) in {result.total_rows} row(s)"
+    err.print(summary, markup=False, highlight=False)
+    if result.errors or (result.batch is None and not dry_run):
+        raise typer.Exit(1)
+
+
+class MissingSubmitter(Exception):
+    """The ``--as`` user is not in the directory, or is disabled."""
 
 
 class MissingDatabase(Exception):

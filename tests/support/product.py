@@ -7,6 +7,7 @@ the sandbox's state live in a temporary folder and the ports are free ones.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -15,7 +16,7 @@ from aiohttp import web
 
 from app import create_app
 from sandbox.testing import SandboxThread
-from settings import load_settings
+from settings import Settings, load_settings
 from tests.support.playground import AppThread
 
 
@@ -27,6 +28,8 @@ class ProductStack:
         self.sandbox = SandboxThread()
         self._settings = settings
         self._bot: AppThread | None = None
+        #: The bot's settings once started (its database URL, data folder, ports).
+        self.settings: Settings | None = None
 
     @property
     def bot_endpoint(self) -> str:
@@ -35,18 +38,46 @@ class ProductStack:
 
     def __enter__(self) -> Self:
         self.sandbox.start()
-        settings = load_settings(
+        self.settings = load_settings(
             bot_mode="sandbox",
             data_dir=self.data_dir,
             graph_base_url=self.sandbox.base_url,
             **self._settings,
         )
+        self._start_bot()
+        return self
+
+    def _start_bot(self, port: int = 0) -> None:
+        settings = self.settings
+        assert settings is not None
 
         async def make_app() -> web.Application:
             return create_app(settings)
 
-        self._bot = AppThread(make_app).__enter__()
-        return self
+        self._bot = AppThread(make_app, port=port).__enter__()
+
+    def restart_bot(self, *, interrupt_jobs: bool = True) -> None:
+        """Stop the bot and start a new one on the same data folder and port (the Playground keeps its URL).
+
+        With ``interrupt_jobs`` the jobs running at that moment are cancelled first, as a crash would cut
+        them off: their leases stay held until they run out (set a short ``worker_lease_seconds``), then the
+        new bot claims them again. Without it the bot stops as on SIGTERM (running jobs get their grace).
+        """
+        bot = self._bot
+        assert bot is not None
+        loop = bot._loop  # the thread's own loop: the only way to reach its tasks
+        if interrupt_jobs and loop is not None:
+
+            async def cut_off() -> None:
+                for task in asyncio.all_tasks():
+                    if task.get_name().startswith(("job-", "heartbeat-")):
+                        task.cancel()
+
+            asyncio.run_coroutine_threadsafe(cut_off(), loop).result(10)
+        port = bot.port
+        bot.__exit__(None, None, None)
+        self._bot = None
+        self._start_bot(port)
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None

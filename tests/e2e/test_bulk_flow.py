@@ -1,0 +1,195 @@
+"""Bulk onboarding end to end: a 200-row CSV with 5 bad rows, one approval card, 195 accounts, a restart.
+
+The file is imported as the command line does (``provisioning.bulk.import_csv`` with the bot's database and
+``jobs``), so the running bot's worker posts the batch's one approval card into "Vendor approvals" in the
+real Agents Playground. Adam approves there; the bot provisions the 195 good rows with progress on that same
+card. In the middle of the run the bot is cut off (its running jobs cancelled, as a crash would) and a new
+bot starts on the same data folder; the run resumes and the sandbox ends with exactly 195 vendor users, each
+with its own request-id marker, no duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from onboarding.bulk import BULK_COLUMNS
+from onboarding.config import load_onboarding_config
+from onboarding.requests import Person
+from onboarding.segments import load_catalog
+from provisioning.bulk import import_csv
+from provisioning.graph import GraphGateway, StaticTokenCredential
+from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID
+from storage.bulk import BulkBatches
+from storage.database import Database
+from storage.repositories import JobQueue
+from tests.e2e.test_lifecycle_flow import press
+from tests.e2e.test_onboarding_flow import CHANNEL, message_id, text_of, wait_card
+from tests.onboarding.test_bulk import to_csv
+from tests.provisioning.pipeline_fixtures import FAST
+from tests.support.playground import PlaygroundClient, PlaygroundEvent
+from tests.support.product import ProductStack
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+REMOTE_ASSIST = "MICROSOFT_REMOTE_ASSIST"
+ALICE = Person(aad_object_id="a11ce000-0000-4000-8000-000000000001", display_name="Alice Requester")
+VENDOR = "Northwind Rigging"
+#: Spreadsheet row (header = 1) -> the column broken on it.
+BAD_ROWS = {
+    5: "contractor_email",
+    52: "usage_location",
+    101: "end_date",
+    152: "license_profile",
+    200: "first_name",
+}
+PROGRESS = re.compile(r"(\d+) / (\d+) provisioned")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductStack]:
+    # A short lease: the jobs a restart cuts off are claimed again within seconds, not a minute.
+    with ProductStack(Path(tmp_path_factory.mktemp("bulk-e2e")), worker_lease_seconds=2.0) as product:
+        product.sandbox.tenant.set_prepaid_units(REMOTE_ASSIST, 1000)
+        yield product
+
+
+@pytest.fixture(scope="module")
+def bot_endpoint(stack: ProductStack) -> str:
+    return stack.bot_endpoint
+
+
+@pytest.fixture
+async def database(stack: ProductStack) -> AsyncIterator[Database]:
+    assert stack.settings is not None
+    opened = await Database.connect(stack.settings.effective_database_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def crew_csv(today: datetime) -> str:
+    """200 contractor rows valid today, five of them broken (one column each, see BAD_ROWS)."""
+    end = (today.date() + timedelta(days=30)).isoformat()
+    rows = [
+        {
+            "vendor_company": VENDOR,
+            "first_name": "Rig",
+            "last_name": f"Hand{chr(ord('a') + n % 26)}{chr(ord('a') + n // 26)}",
+            "contractor_email": f"rig{n}@northwind.example",
+            "usage_location": "DE",
+            "license_profile": "remote-assist-technician",
+            "end_date": end,
+            "sponsor_upn": "",
+            "segment": "",
+        }
+        for n in range(200)
+    ]
+    broken = {
+        "contractor_email": "not-an-address",
+        "usage_location": "XX",
+        "end_date": (today.date() + timedelta(days=400)).isoformat(),
+        "license_profile": "no-such-profile",
+        "first_name": "",
+    }
+    for row, column in BAD_ROWS.items():
+        rows[row - 2][column] = broken[column]
+    return to_csv(rows, BULK_COLUMNS)
+
+
+def progress_of(event: PlaygroundEvent) -> tuple[int, int] | None:
+    match = PROGRESS.search(text_of(event.cards[0])) if event.cards else None
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def vendor_users(stack: ProductStack) -> list[dict[str, object]]:
+    tenant = stack.sandbox.tenant
+    with tenant.lock:
+        return [dict(u) for u in tenant.users.values() if u.get("companyName") == VENDOR]
+
+
+async def test_200_rows_5_bad_one_card_195_accounts_and_no_duplicates_after_a_restart(
+    pg: PlaygroundClient,
+    stack: ProductStack,
+    database: Database,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tenant = stack.sandbox.tenant
+    consumed_before, _ = tenant.seats(REMOTE_ASSIST)
+    channel = pg.config.channel_id(CHANNEL)
+    await pg.send_activity_as("29:adam", text="approvals here", conversation_id=channel, mention_bot=True)
+    await wait_card(pg, lambda e: "approval" in text_of(e.cards[0]).lower())
+
+    # The import, as the command line runs it: every problem in one pass, one batch of 195 requests.
+    path = tmp_path / "northwind-crew.csv"
+    path.write_text(crew_csv(datetime.now(UTC)), encoding="utf-8")
+    pg.mark()
+    async with GraphGateway(stack.sandbox.base_url, StaticTokenCredential(), options=FAST) as graph:
+        result = await import_csv(
+            path,
+            submitted_by=ALICE,
+            config=load_onboarding_config(REPO / "config" / "onboarding.example.toml"),
+            catalog=load_catalog(REPO / "config" / "segments.example.toml"),
+            graph=graph,
+            batches=BulkBatches(database),
+            audit_database=database,
+            vendor_accounts_group_id=SANDBOX_VENDOR_ACCOUNTS_GROUP_ID,
+            jobs=JobQueue(database),
+        )
+    assert {(e.row, e.column) for e in result.errors} == set(BAD_ROWS.items())
+    assert result.batch is not None
+    assert result.accepted == 195
+
+    # The bot's worker posts the batch's one approval card; Adam approves it there.
+    posted = await wait_card(
+        pg,
+        lambda e: (
+            e.is_new_message
+            and e.conversation_id.startswith(channel)
+            and "bulk.approve" in text_of(e.cards[0])
+        ),
+    )
+    card_id = message_id(posted)
+    assert "195" in text_of(posted.cards[0])
+    # Slow writes a little, so that the restart below lands in the middle of the run.
+    tenant.faults.set_latency(per_write=0.01)
+    thread = f"{posted.conversation_id};messageid={card_id}"
+    await press(
+        pg, posted.cards[0], "bulk.approve", message=card_id, conversation_id=thread, as_user="29:adam"
+    )
+
+    def on_the_card(low: int, high: int) -> Callable[[PlaygroundEvent], bool]:
+        def check(event: PlaygroundEvent) -> bool:
+            shown = progress_of(event)
+            on_card = event.message is not None and event.message.message_id == card_id
+            return on_card and shown is not None and shown[1] == 195 and low <= shown[0] <= high
+
+        return check
+
+    midway = await wait_card(pg, on_the_card(1, 150), timeout=60)
+    partial = progress_of(midway)
+    stack.restart_bot(interrupt_jobs=True)
+    tenant.faults.set_latency(per_write=0.0)
+    # The restart did cut the run off: the card showed it unfinished, and the worker dropped the job.
+    assert partial is not None
+    assert partial[0] < 195
+    assert any(r.getMessage() == "job interrupted" for r in caplog.records)
+
+    await wait_card(pg, on_the_card(195, 195), timeout=60)
+    await asyncio.sleep(0.5)  # let any cut-off write that was still in flight land before counting
+    users = vendor_users(stack)
+    assert len(users) == 195
+    assert len({u["employeeId"] for u in users}) == 195
+    assert len({u["userPrincipalName"] for u in users}) == 195
+    with tenant.lock:
+        members: set[str] = set(tenant.members.get(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, set()))
+        assert all(u["id"] in members for u in users)
+    assert tenant.seats(REMOTE_ASSIST)[0] == consumed_before + 195
