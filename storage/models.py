@@ -375,3 +375,41 @@ class BulkRowRow(Base):
     request_number: Mapped[int] = mapped_column(BigId)
     #: The directory object id, recorded as soon as the create answered (later steps need no look-up).
     user_id: Mapped[str | None] = mapped_column(String(64))
+
+
+# ------------------------------------------------------------------------------- segment changes (0005)
+
+#: Segment change statuses as stored (``storage.segment_changes.ChangeStatus`` values).
+SEGMENT_CHANGE_STATUSES = ("pending", "approved", "applied", "failed", "rejected")
+
+
+class SegmentChangeRow(Base):
+    """A proposed move of a service account to another information-barrier segment, and its run."""
+
+    __tablename__ = "segment_changes"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'applied', 'failed', 'rejected')", name="status"),
+        Index("ix_segment_changes_upn", "upn", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    upn: Mapped[str] = mapped_column(String(113))
+    user_id: Mapped[str] = mapped_column(String(64))
+    from_segment: Mapped[str | None] = mapped_column(String(64))
+    to_segment: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    proposed_by_aad_id: Mapped[str] = mapped_column(String(64))
+    proposed_by_name: Mapped[str] = mapped_column(String(256))
+    #: JSON of the approval or rejection (aad id, name, time, comment); NULL while pending.
+    decision_json: Mapped[str | None] = mapped_column(Text)
+    #: JSON list of the run's steps already done (the run resumes after them).
+    steps_done_json: Mapped[str] = mapped_column(Text)
+    #: The IB-capable SKU part number the run added (the account had none), if any.
+    added_license: Mapped[str | None] = mapped_column(String(64))
+    failure: Mapped[str | None] = mapped_column(Text)
+    card_activity_id: Mapped[str | None] = mapped_column(String(255))
+    card_conversation_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

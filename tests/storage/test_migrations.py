@@ -27,6 +27,7 @@ TABLES = {
     "lifecycle_requests",
     "lifecycle_steps",
     "offboardings",
+    "segment_changes",
     "bulk_batches",
     "bulk_rows",
     "alembic_version",
