@@ -28,10 +28,9 @@ from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID
 from storage.bulk import BulkBatches
 from storage.database import Database
 from storage.repositories import JobQueue
-from tests.e2e.test_lifecycle_flow import press
-from tests.e2e.test_onboarding_flow import CHANNEL, message_id, text_of, wait_card
 from tests.onboarding.test_bulk import to_csv
 from tests.provisioning.pipeline_fixtures import FAST
+from tests.support.cards import CHANNEL, click, message_id, text_of, wait_card
 from tests.support.playground import PlaygroundClient, PlaygroundEvent
 from tests.support.product import ProductStack
 
@@ -162,8 +161,8 @@ async def test_200_rows_5_bad_one_card_195_accounts_and_no_duplicates_after_a_re
     # Slow writes a little, so that the restart below lands in the middle of the run.
     tenant.faults.set_latency(per_write=0.01)
     thread = f"{posted.conversation_id};messageid={card_id}"
-    await press(
-        pg, posted.cards[0], "bulk.approve", message=card_id, conversation_id=thread, as_user="29:adam"
+    await click(
+        pg, posted.cards[0], "bulk.approve", message_id=card_id, conversation_id=thread, as_user="29:adam"
     )
 
     def on_the_card(low: int, high: int) -> Callable[[PlaygroundEvent], bool]:

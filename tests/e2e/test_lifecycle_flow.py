@@ -32,18 +32,9 @@ from storage.audit import AuditLog
 from storage.database import Database
 from storage.lifecycle import AccountLifecycle
 from storage.repositories import JobQueue
-from tests.e2e.test_onboarding_flow import (
-    CHANNEL,
-    CONTRACTOR,
-    actions,
-    click,
-    input_values,
-    message_id,
-    text_of,
-    texts,
-    wait_card,
-)
+from tests.e2e.test_onboarding_flow import CONTRACTOR
 from tests.security.leaks import assert_no_secrets
+from tests.support.cards import CHANNEL, actions, click, message_id, text_of, texts, wait_card
 from tests.support.playground import PlaygroundClient
 from tests.support.product import ProductStack
 
@@ -93,37 +84,6 @@ async def database(stack: ProductStack) -> AsyncIterator[Database]:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def button(card: dict[str, Any], verb: str, **data: Any) -> dict[str, Any]:
-    """The Action.Execute with ``verb`` whose data holds ``data`` (several Extend buttons share a verb)."""
-    matching = [
-        a
-        for a in actions(card)
-        if a.get("verb") == verb and all((a.get("data") or {}).get(k) == v for k, v in data.items())
-    ]
-    assert matching, (
-        f"no {verb} {data} button; buttons: {[(a.get('verb'), a.get('data')) for a in actions(card)]}"
-    )
-    return matching[0]
-
-
-async def press(
-    pg: PlaygroundClient,
-    card: dict[str, Any],
-    verb: str,
-    *,
-    message: str,
-    conversation_id: str | None = None,
-    as_user: str | None = None,
-    **data: Any,
-) -> dict[str, Any]:
-    """Click the button ``verb`` (with ``data``) as Teams would: the card's inputs plus the button's data."""
-    sent = input_values(card) | dict(button(card, verb, **data).get("data") or {})
-    result = await pg.execute(
-        verb, sent, reply_to_id=message, conversation_id=conversation_id, as_user=as_user
-    )
-    return result.card
 
 
 def password_on(card: Any) -> str | None:
@@ -249,7 +209,7 @@ async def test_accounts_extend_remind_offboard_and_licenses(
     assert leave_date_of(stack, upn) == access_ends_at(first_end)
     await pg.send_text(f"extend {upn}")
     shown = await wait_card(pg, lambda e: e.is_new_message and "lifecycle.extend" in text_of(e.cards[0]))
-    extended = await press(pg, shown.cards[0], "lifecycle.extend", message=message_id(shown), days=30)
+    extended = await click(pg, shown.cards[0], "lifecycle.extend", message_id=message_id(shown), days=30)
     second_end = first_end + timedelta(days=30)
     assert f"access now ends on {second_end.isoformat()}" in text_of(extended)
     assert (await account(database, upn)).end_date == second_end
@@ -285,8 +245,8 @@ async def test_accounts_extend_remind_offboard_and_licenses(
         30,
         90,
     }
-    after_reminder = await press(
-        pg, reminder.cards[0], "lifecycle.extend", message=message_id(reminder), days=30
+    after_reminder = await click(
+        pg, reminder.cards[0], "lifecycle.extend", message_id=message_id(reminder), days=30
     )
     third_end = near_end + timedelta(days=30)
     assert f"access now ends on {third_end.isoformat()}" in text_of(after_reminder)
@@ -297,7 +257,7 @@ async def test_accounts_extend_remind_offboard_and_licenses(
     await pg.send_text(f"offboard {upn}")
     confirm = await wait_card(pg, lambda e: e.is_new_message and "lifecycle.offboard" in text_of(e.cards[0]))
     channel = pg.config.channel_id(CHANNEL)
-    asked = await press(pg, confirm.cards[0], "lifecycle.offboard", message=message_id(confirm), upn=upn)
+    asked = await click(pg, confirm.cards[0], "lifecycle.offboard", message_id=message_id(confirm), upn=upn)
     assert "lifecycle.offboard" not in text_of(asked)
     assert sandbox_user(stack, upn)["accountEnabled"] is True  # nothing happens before the approval
     posted = await wait_card(
@@ -310,11 +270,11 @@ async def test_accounts_extend_remind_offboard_and_licenses(
     )
     assert upn in text_of(posted.cards[0])
     thread = f"{posted.conversation_id};messageid={message_id(posted)}"
-    approved = await press(
+    approved = await click(
         pg,
         posted.cards[0],
         "lifecycle.approve",
-        message=message_id(posted),
+        message_id=message_id(posted),
         conversation_id=thread,
         as_user="29:adam",
     )

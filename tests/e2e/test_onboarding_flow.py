@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sandbox.seed import REMOTE_ASSIST_SKU_ID
 from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID
-from tests.support.playground import PlaygroundClient, PlaygroundEvent
+from tests.support.cards import CHANNEL, click, message_id, text_of, texts, wait_card
+from tests.support.playground import PlaygroundClient
 from tests.support.product import ProductStack
 
 pytestmark = pytest.mark.e2e
 
-CHANNEL = "Vendor approvals"
 CONTRACTOR = {
     "vendorCompany": "Contoso Field Services",
     "firstName": "Bob",
@@ -40,86 +39,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductStack]:
 @pytest.fixture(scope="module")
 def bot_endpoint(stack: ProductStack) -> str:
     return stack.bot_endpoint
-
-
-def actions(card: Any) -> list[dict[str, Any]]:
-    """Every Action.Execute in a card, wherever it sits (actions, action sets, refresh)."""
-    found: list[dict[str, Any]] = []
-    if isinstance(card, dict):
-        if card.get("type") == "Action.Execute":
-            found.append(card)
-        for value in card.values():
-            found += actions(value)
-    elif isinstance(card, list):
-        for item in card:
-            found += actions(item)
-    return found
-
-
-def action(card: dict[str, Any], verb: str) -> dict[str, Any]:
-    matching = [
-        a for a in actions(card) if a.get("verb") == verb and a is not card.get("refresh", {}).get("action")
-    ]
-    assert matching, f"no {verb} button on the card; buttons: {[a.get('verb') for a in actions(card)]}"
-    return matching[0]
-
-
-def input_values(card: Any) -> dict[str, str]:
-    """The values of the card's inputs as shown (prefilled), which Teams sends along with a click."""
-    found: dict[str, str] = {}
-    if isinstance(card, dict):
-        if str(card.get("type", "")).startswith("Input.") and "id" in card and card.get("value") is not None:
-            found[card["id"]] = str(card["value"])
-        for value in card.values():
-            found |= input_values(value)
-    elif isinstance(card, list):
-        for item in card:
-            found |= input_values(item)
-    return found
-
-
-def message_id(event: PlaygroundEvent) -> str:
-    assert event.message is not None
-    return event.message.message_id
-
-
-def texts(card: Any) -> list[str]:
-    """Every text on the card in reading order (TextBlock texts and TextRun texts)."""
-    found: list[str] = []
-    if isinstance(card, dict):
-        if card.get("type") in ("TextBlock", "TextRun") and isinstance(card.get("text"), str):
-            found.append(card["text"])
-        for value in card.values():
-            found += texts(value)
-    elif isinstance(card, list):
-        for item in card:
-            found += texts(item)
-    return found
-
-
-def text_of(card: dict[str, Any]) -> str:
-    return str(card)
-
-
-async def click(
-    pg: PlaygroundClient,
-    card: dict[str, Any],
-    verb: str,
-    *,
-    message_id: str,
-    inputs: dict[str, str] | None = None,
-    conversation_id: str | None = None,
-    as_user: str | None = None,
-) -> dict[str, Any]:
-    data = input_values(card) | dict(action(card, verb).get("data") or {}) | (inputs or {})
-    result = await pg.execute(
-        verb, data, reply_to_id=message_id, conversation_id=conversation_id, as_user=as_user
-    )
-    return result.card
-
-
-async def wait_card(pg: PlaygroundClient, predicate: Any, timeout: float = 20) -> PlaygroundEvent:  # noqa: ASYNC109
-    return await pg.wait_for(lambda e: bool(e.cards) and predicate(e), timeout=timeout)
 
 
 async def test_onboard_approve_provision_reveal(pg: PlaygroundClient, stack: ProductStack) -> None:
