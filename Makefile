@@ -42,8 +42,10 @@ pytest: setup
 
 test: lint typecheck imports pytest
 
+# The app id comes from APP_ID=..., else BOT_APP_ID (environment or .env); with neither, a sandbox
+# package with a placeholder id is built (and says so).
 package: setup
-	$(BIN)/python -m manifest.build
+	BOT_MODE=$${BOT_MODE:-sandbox} $(BIN)/python -m manifest.build $(if $(APP_ID),--app-id $(APP_ID))
 
 sandbox-reset: setup
 	$(BIN)/python -m sandbox reset
