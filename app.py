@@ -37,6 +37,7 @@ from bot.lifecycle_desk import LifecycleDesk, LifecycleNotifier
 from bot.notifier import TeamsNotifier
 from bot.roles import Role, RoleDirectory, RoleGroups
 from bot.seats import SeatSnapshot
+from bot.segment_change import SegmentChangeDesk
 from bot.state_storage import DatabaseStorage
 from bot.wizard_service import WizardService
 from cards.wizard import wizard_ended_card
@@ -50,6 +51,7 @@ from provisioning.graph import GraphGateway, create_graph_gateway
 from provisioning.lifecycle import LifecycleScheduler
 from provisioning.offboarding import OffboardingRunner
 from provisioning.runner import ProvisioningRunner, RequestIdCapture
+from provisioning.segment_change import SegmentChangeRunner
 from provisioning.worker import JobWorker
 from settings import Settings, SettingsError, load_settings
 from storage.accounts import ServiceAccounts
@@ -60,6 +62,7 @@ from storage.errors import ConcurrencyError
 from storage.lifecycle import AccountLifecycle, LifecycleRequests, LifecycleSteps, Offboardings
 from storage.repositories import AuditLog, ConversationRefs, JobQueue, KeyValueStore, OnceMarks
 from storage.requests import RequestStore, StepLog
+from storage.segment_changes import SegmentChanges
 from storage.vault import CredentialVault
 
 log = logging.getLogger("app")
@@ -247,6 +250,30 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             reminders=lifecycle_notifier,
             on_enqueued=lambda: worker.wake(),
         )
+        segment_changes = SegmentChanges(database)
+        segment_desk = SegmentChangeDesk(
+            changes=segment_changes,
+            accounts=accounts,
+            jobs=jobs,
+            audit=audit,
+            roles=roles,
+            notifier=notifier,
+            catalog=catalog,
+            clock=utc_now,
+            on_enqueued=lambda: worker.wake(),
+        )
+        segment_handlers = segment_desk.job_handlers()
+        if catalog is not None:
+            segment_runner = SegmentChangeRunner(
+                gateway=graph,
+                changes=segment_changes,
+                accounts=accounts,
+                audit=audit,
+                catalog=catalog,
+                ib_capable_preference=onboarding_config.licensing.ib_capable_preference,
+                on_changed=segment_desk.change_changed,
+            )
+            segment_handlers |= segment_runner.job_handlers()
         runner = ProvisioningRunner(
             graph,
             requests,
@@ -266,6 +293,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 **offboarding.job_handlers(),
                 **resetter.job_handlers(),
                 **scheduler.job_handlers(),
+                **segment_handlers,
             },
             worker_id=instance_id,
             lease_seconds=settings.worker_lease_seconds,
@@ -318,6 +346,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             commands=commands,
             bulk=bulk_desk,
             lifecycle=lifecycle_desk,
+            segment=segment_desk,
         )
         worker_task = asyncio.create_task(worker.run_forever(), name="job-worker")
         stack.push_async_callback(_stop_worker, worker, worker_task)

@@ -26,6 +26,7 @@ class CommandName(StrEnum):
     OFFBOARD = "offboard"
     BARRIERS = "barriers"
     AUDIT = "audit"
+    SEGMENT = "segment"
     APPROVALS_HERE = "approvals here"
     UNKNOWN = "unknown"
 
@@ -44,6 +45,8 @@ _ARITY: dict[CommandName, tuple[int, int]] = {
     CommandName.BARRIERS: (0, 0),
     # `audit export [FROM [TO]]`
     CommandName.AUDIT: (1, 3),
+    # `segment <upn> [segment name]`: names may have spaces and apostrophes (`O'Brien Field Services`).
+    CommandName.SEGMENT: (1, 9),
 }
 
 

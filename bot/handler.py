@@ -31,6 +31,7 @@ from bot.commands import Command, CommandName, parse_command
 from bot.commands_desk import CommandDesk
 from bot.lifecycle_desk import LifecycleDesk
 from bot.roles import Role, RoleDirectory
+from bot.segment_change import SegmentChangeDesk
 from cards import help as help_cards
 from cards.actions import ActionParseError, CommandRunPayload, Verb, parse_action
 from cards.views import ErrorView, RefusedAction
@@ -102,6 +103,7 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         commands: CommandDesk,
         bulk: BulkDesk,
         lifecycle: LifecycleDesk,
+        segment: SegmentChangeDesk,
     ) -> None:
         super().__init__()
         self._settings = settings
@@ -112,6 +114,7 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         self._desk = desk
         self._commands = commands
         self._lifecycle = lifecycle
+        self._segment = segment
         self._verbs: dict[str, VerbHandler] = {}
         for verb in (Verb.WIZARD_NEXT, Verb.WIZARD_BACK, Verb.WIZARD_CANCEL, Verb.WIZARD_SUBMIT):
             self.register_verb(verb, wizard.handle_action)
@@ -133,6 +136,9 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         self.register_verb(Verb.LIFECYCLE_RESET_PASSWORD, self._clicked(lifecycle.reset_password))
         self.register_verb(Verb.LIFECYCLE_APPROVE, self._clicked(lifecycle.approve))
         self.register_verb(Verb.LIFECYCLE_REJECT, self._clicked(lifecycle.reject))
+        self.register_verb(Verb.SEGMENT_CHANGE_PROPOSE, self._clicked(segment.propose))
+        self.register_verb(Verb.SEGMENT_CHANGE_APPROVE, self._clicked(segment.approve))
+        self.register_verb(Verb.SEGMENT_CHANGE_REJECT, self._clicked(segment.reject))
 
     @staticmethod
     def _clicked(action: Callable[[Clicker, Any], Awaitable[CardDict]]) -> VerbHandler:
@@ -214,6 +220,8 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
             card = await self._lifecycle.extend_command(who, command.args[0])
         elif command.name is CommandName.OFFBOARD:
             card = await self._lifecycle.offboard_command(who, command.args[0])
+        elif command.name is CommandName.SEGMENT:
+            card = await self._segment.command(who, command.args[0], " ".join(command.args[1:]) or None)
         elif command.name is CommandName.BARRIERS:
             card = await self._commands.barriers(who)
         elif command.name is CommandName.AUDIT and command.args[0].lower() == "export":

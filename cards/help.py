@@ -20,6 +20,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("extend ‹upn›", "Extend a service account's end date."),
     ("offboard ‹upn›", "Disable a service account now and free its licenses."),
     ("barriers", "Information-barrier segments, policies and the PowerShell to apply them."),
+    ("segment ‹upn› ‹segment›", "Move a service account to another segment (after approval)."),
 )
 CHANNEL_ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("@bot approvals here", "Administrators: post approval cards in this channel."),

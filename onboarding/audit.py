@@ -74,6 +74,9 @@ class AuditAction(StrEnum):
     CREDENTIALS_RESET_REQUESTED = "lifecycle.credentials_reset_requested"
     LEAVE_DATE_STAMPED = "graph.leave_date_stamped"
     CREDENTIALS_RESET = "graph.credentials_reset"
+    # Segment changes of existing accounts (bot/segment_change.py).
+    SEGMENT_CHANGE_APPROVED = "barriers.segment_change_approved"
+    SEGMENT_CHANGE_REJECTED = "barriers.segment_change_rejected"
 
 
 #: The audit action recorded for each state-machine transition.

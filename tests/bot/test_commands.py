@@ -54,3 +54,21 @@ def test_huge_input_is_cut_before_parsing() -> None:
     command = parse_command("help " + "x" * 100_000)
     assert command.name is CommandName.UNKNOWN
     assert len(command.text) <= 512
+
+
+@pytest.mark.parametrize(
+    ("text", "args"),
+    [
+        ("segment sa-x@abc.com", ("sa-x@abc.com",)),
+        ("segment sa-x@abc.com Vendor - Fabrikam", ("sa-x@abc.com", "Vendor", "-", "Fabrikam")),
+        ("SEGMENT  sa-x@abc.com O'Brien  Field Services", ("sa-x@abc.com", "O'Brien", "Field", "Services")),
+    ],
+)
+def test_segment_takes_an_account_and_a_segment_name_with_spaces(text: str, args: tuple[str, ...]) -> None:
+    command = parse_command(text)
+    assert (command.name, command.args) == (CommandName.SEGMENT, args)
+
+
+@pytest.mark.parametrize("text", ["segment", "segment a b c d e f g h i j"])
+def test_segment_without_an_account_or_with_too_many_words_is_unknown(text: str) -> None:
+    assert parse_command(text).name is CommandName.UNKNOWN

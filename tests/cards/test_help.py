@@ -28,6 +28,7 @@ def test_help_lists_every_command() -> None:
         "extend",
         "offboard",
         "barriers",
+        "segment",
     ]
 
 
