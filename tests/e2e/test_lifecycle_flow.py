@@ -34,7 +34,7 @@ from storage.lifecycle import AccountLifecycle
 from storage.repositories import JobQueue
 from tests.e2e.test_onboarding_flow import CONTRACTOR
 from tests.security.leaks import assert_no_secrets
-from tests.support.cards import CHANNEL, actions, click, message_id, text_of, texts, wait_card
+from tests.support.cards import CHANNEL, actions, click, message_id, password_on, text_of, texts, wait_card
 from tests.support.playground import PlaygroundClient
 from tests.support.product import ProductStack
 
@@ -84,27 +84,6 @@ async def database(stack: ProductStack) -> AsyncIterator[Database]:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def password_on(card: Any) -> str | None:
-    """The password on a revealed-password card: its one bold monospace run."""
-    if isinstance(card, dict):
-        if (
-            card.get("type") == "TextRun"
-            and card.get("weight") == "Bolder"
-            and card.get("fontType") == "Monospace"
-        ):
-            return str(card["text"])
-        values: list[Any] = list(card.values())
-    elif isinstance(card, list):
-        values = card
-    else:
-        return None
-    for value in values:
-        found = password_on(value)
-        if found:
-            return found
-    return None
 
 
 def sandbox_user(stack: ProductStack, upn: str) -> dict[str, Any]:

@@ -8,14 +8,19 @@ tenant then holds exactly one account with the planned UPN, attributes, licenses
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from sandbox.seed import REMOTE_ASSIST_SKU_ID
 from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID
-from tests.support.cards import CHANNEL, click, message_id, text_of, texts, wait_card
+from storage.audit import AuditLog
+from storage.database import Database
+from tests.security.leaks import assert_no_secrets
+from tests.support.cards import CHANNEL, click, message_id, password_on, text_of, texts, wait_card
 from tests.support.playground import PlaygroundClient
 from tests.support.product import ProductStack
 
@@ -41,7 +46,10 @@ def bot_endpoint(stack: ProductStack) -> str:
     return stack.bot_endpoint
 
 
-async def test_onboard_approve_provision_reveal(pg: PlaygroundClient, stack: ProductStack) -> None:
+async def test_onboard_approve_provision_reveal(
+    pg: PlaygroundClient, stack: ProductStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     tenant = stack.sandbox.tenant
     channel = pg.config.channel_id(CHANNEL)
     consumed_before, _ = tenant.seats("MICROSOFT_REMOTE_ASSIST")
@@ -145,6 +153,8 @@ async def test_onboard_approve_provision_reveal(pg: PlaygroundClient, stack: Pro
     handoff = await wait_card(pg, lambda e: "credentials.reveal" in text_of(e.cards[0]), timeout=30)
     revealed = await click(pg, handoff.cards[0], "credentials.reveal", message_id=message_id(handoff))
     assert "shown once" in text_of(revealed).lower()
+    password = password_on(revealed)
+    assert password is not None
     second = await click(pg, handoff.cards[0], "credentials.reveal", message_id=message_id(handoff))
     assert "already" in text_of(second).lower()
 
@@ -178,3 +188,31 @@ async def test_onboard_approve_provision_reveal(pg: PlaygroundClient, stack: Pro
     used = shown.index("Used", remote_assist)
     assert shown[used + 1] == str(consumed_after)  # as the sandbox counts it
     assert shown[shown.index("Free", remote_assist) + 1] == str(25 - consumed_after)
+
+    # The password was shown once, to Alice: it is nowhere else. Not in any log line, not in the
+    # database files (only its ciphertext was, and that is erased on reveal), not in any channel
+    # message, not in the audit export.
+    database_files = [p.read_bytes().decode("latin-1") for p in stack.data_dir.glob("bot.db*")]
+    channel_messages = [e.model_dump_json() for e in pg.events if e.conversation_id.startswith(channel)]
+    assert channel_messages
+    assert any(r.name.startswith(("provisioning", "bot", "app")) for r in caplog.records), (
+        "no bot logs captured"
+    )
+    audit_csv = await audit_export(stack)
+    assert "credentials.revealed" in audit_csv
+    assert_no_secrets(
+        [*(r.getMessage() for r in caplog.records), *database_files, *channel_messages, audit_csv],
+        [password],
+    )
+
+
+async def audit_export(stack: ProductStack) -> str:
+    assert stack.settings is not None
+    database = await Database.connect(stack.settings.effective_database_url)
+    try:
+        start = datetime.now(UTC) - timedelta(days=1)
+        return "".join(
+            [line async for line in AuditLog(database).export_csv(start, start + timedelta(days=2))]
+        )
+    finally:
+        await database.close()

@@ -104,3 +104,24 @@ async def click(
 async def wait_card(pg: PlaygroundClient, predicate: Any, timeout: float = 20) -> PlaygroundEvent:  # noqa: ASYNC109
     """The next event carrying a card for which ``predicate(event)`` holds."""
     return await pg.wait_for(lambda e: bool(e.cards) and predicate(e), timeout=timeout)
+
+
+def password_on(card: Any) -> str | None:
+    """The password on a revealed-password card: its one bold monospace run."""
+    if isinstance(card, dict):
+        if (
+            card.get("type") == "TextRun"
+            and card.get("weight") == "Bolder"
+            and card.get("fontType") == "Monospace"
+        ):
+            return str(card["text"])
+        values: list[Any] = list(card.values())
+    elif isinstance(card, list):
+        values = card
+    else:
+        return None
+    for value in values:
+        found = password_on(value)
+        if found:
+            return found
+    return None
