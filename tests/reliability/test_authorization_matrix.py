@@ -296,7 +296,8 @@ def account_command(verb: str) -> Action:
     def run(bot: Bot, role: str) -> Outcome:
         stored = bot.db(lambda db: Seeder(db).provisioned(REQUESTER, DECIDER, SPONSOR))
         answer = say(bot, role, f"{verb} {stored.plan.upn}")
-        return Outcome(_is_done(answer), answer)
+        # A refusal is a card too ("Not found"): done means the account's own card came back.
+        return Outcome(_is_done(answer) and NO_SUCH_ACCOUNT not in answer.text, answer)
 
     return run
 
@@ -451,6 +452,9 @@ STAFF = frozenset({"requester", "sponsor", "approver", "administrator"})
 APPROVERS = frozenset({"approver"})
 ADMINISTRATORS = frozenset({"administrator"})
 NOT_ALLOWED = "Not allowed"
+SPONSOR_OR_ADMIN = frozenset({"sponsor", "administrator"})
+#: A lifecycle refusal reads like an unknown account: the card must not reveal which accounts exist.
+NO_SUCH_ACCOUNT = "that you sponsor. Bot administrators can act on every account."
 
 COMMANDS: tuple[Row, ...] = (
     Row("help", help_command, EVERYONE, ""),
@@ -461,17 +465,10 @@ COMMANDS: tuple[Row, ...] = (
     Row("requests", plain_command("requests"), EVERYONE, NOT_ALLOWED),
     Row("accounts", plain_command("accounts"), STAFF, NOT_ALLOWED),
     Row("licenses", plain_command("licenses"), STAFF, NOT_ALLOWED),
-    # The account's requester and sponsor, approvers and bot administrators (issue 6 item 1).
-    Row(
-        "extend <upn>", account_command("extend"), STAFF, _refusal(RefusedAction.MANAGE_ACCOUNTS), wired=False
-    ),
-    Row(
-        "offboard <upn>",
-        account_command("offboard"),
-        STAFF,
-        _refusal(RefusedAction.MANAGE_ACCOUNTS),
-        wired=False,
-    ),
+    # The account's sponsor and bot administrators (onboarding/lifecycle.py's table); the requester is not
+    # the sponsor here, and an approver approves lifecycle requests but does not start them.
+    Row("extend <upn>", account_command("extend"), SPONSOR_OR_ADMIN, NO_SUCH_ACCOUNT),
+    Row("offboard <upn>", account_command("offboard"), SPONSOR_OR_ADMIN, NO_SUCH_ACCOUNT),
     # The segment catalog and its PowerShell: bot administrators manage it (DESIGN §2), approvers read it.
     Row("barriers", plain_command("barriers"), ADMINISTRATORS | APPROVERS, NOT_ALLOWED),
     Row("approvals here", approvals_here, ADMINISTRATORS, _refusal(RefusedAction.BIND_CHANNEL)),
