@@ -26,7 +26,7 @@ from storage.clock import Clock, utc_now
 from storage.database import Database
 from storage.errors import ConcurrencyError, StorageError
 from storage.models import LifecycleRequestRow, LifecycleStepRow, OffboardingRow, ServiceAccountRow
-from storage.requests import StepRecord, StepState
+from storage.requests import StepRecord, StepState, read_steps, upsert_step
 
 __all__ = [
     "LIFECYCLE_ID_PREFIX",
@@ -230,25 +230,7 @@ class LifecycleSteps:
 
     async def steps(self, subject: str) -> dict[str, StepRecord]:
         """Every recorded step of ``subject`` by name."""
-        statement = select(
-            LifecycleStepRow.step,
-            LifecycleStepRow.state,
-            LifecycleStepRow.detail,
-            LifecycleStepRow.graph_request_id,
-            LifecycleStepRow.updated_at,
-        ).where(LifecycleStepRow.subject == subject)
-        async with self._db.transaction(write=False) as conn:
-            rows = (await conn.execute(statement)).all()
-        return {
-            row.step: StepRecord(
-                step=row.step,
-                state=StepState(row.state),
-                detail=row.detail,
-                graph_request_id=row.graph_request_id,
-                updated_at=row.updated_at,
-            )
-            for row in rows
-        }
+        return await read_steps(self._db, LifecycleStepRow, LifecycleStepRow.subject, subject)
 
     async def mark(
         self,
@@ -270,15 +252,7 @@ class LifecycleSteps:
             "graph_request_id": None if graph_request_id is None else graph_request_id[:64],
             "updated_at": self._clock(),
         }
-        statement = (
-            dialect_insert(self._db.dialect_name, LifecycleStepRow)
-            .values(subject=subject, step=step, **values)
-            .on_conflict_do_update(
-                index_elements=[LifecycleStepRow.subject, LifecycleStepRow.step], set_=values
-            )
-        )
-        async with self._db.transaction(write=True) as conn:
-            await conn.execute(statement)
+        await upsert_step(self._db, LifecycleStepRow, LifecycleStepRow.subject, subject, step, values)
 
 
 @dataclass(frozen=True)

@@ -289,25 +289,7 @@ class StepLog:
 
     async def steps(self, number: int) -> dict[str, StepRecord]:
         """Every recorded step of request ``number`` by name (steps never marked are absent)."""
-        statement = select(
-            ProvisioningStepRow.step,
-            ProvisioningStepRow.state,
-            ProvisioningStepRow.detail,
-            ProvisioningStepRow.graph_request_id,
-            ProvisioningStepRow.updated_at,
-        ).where(ProvisioningStepRow.request_number == number)
-        async with self._db.transaction(write=False) as conn:
-            rows = (await conn.execute(statement)).all()
-        return {
-            row.step: StepRecord(
-                step=row.step,
-                state=StepState(row.state),
-                detail=row.detail,
-                graph_request_id=row.graph_request_id,
-                updated_at=row.updated_at,
-            )
-            for row in rows
-        }
+        return await read_steps(self._db, ProvisioningStepRow, ProvisioningStepRow.request_number, number)
 
     async def mark(
         self,
@@ -332,15 +314,42 @@ class StepLog:
             "graph_request_id": graph_request_id,
             "updated_at": self._clock(),
         }
-        statement = (
-            dialect_insert(self._db.dialect_name, ProvisioningStepRow)
-            .values(request_number=number, step=step, **values)
-            .on_conflict_do_update(
-                index_elements=[ProvisioningStepRow.request_number, ProvisioningStepRow.step], set_=values
-            )
+        await upsert_step(
+            self._db, ProvisioningStepRow, ProvisioningStepRow.request_number, number, step, values
         )
-        async with self._db.transaction(write=True) as conn:
-            await conn.execute(statement)
+
+
+async def read_steps(database: Database, table: Any, key: Any, value: object) -> dict[str, StepRecord]:
+    """Every recorded step of one subject of a step table (``table`` has step, state, detail,
+    graph_request_id and updated_at columns; ``key`` is the column naming the subject)."""
+    statement = select(table.step, table.state, table.detail, table.graph_request_id, table.updated_at).where(
+        key == value
+    )
+    async with database.transaction(write=False) as conn:
+        rows = (await conn.execute(statement)).all()
+    return {
+        row.step: StepRecord(
+            step=row.step,
+            state=StepState(row.state),
+            detail=row.detail,
+            graph_request_id=row.graph_request_id,
+            updated_at=row.updated_at,
+        )
+        for row in rows
+    }
+
+
+async def upsert_step(
+    database: Database, table: Any, key: Any, value: object, step: str, values: Mapping[str, Any]
+) -> None:
+    """Insert or overwrite the row of (subject, step) in a step table, in one statement on both databases."""
+    statement = (
+        dialect_insert(database.dialect_name, table)
+        .values({key.key: value, "step": step, **values})
+        .on_conflict_do_update(index_elements=[key, table.step], set_=dict(values))
+    )
+    async with database.transaction(write=True) as conn:
+        await conn.execute(statement)
 
 
 def _request_values(request: OnboardingRequest, plan: ProvisioningPlan) -> Mapping[str, Any]:
