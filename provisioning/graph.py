@@ -638,18 +638,26 @@ class GraphGateway:
                 raise
 
     async def remove_group_member(self, group_id: str, member_id: str) -> None:
-        """Remove a member from a group; not a member (404): success."""
-        group = _check_key(group_id, "group id")
+        """Remove a member from a group; one that is not a member: success.
+
+        Graph answers 404 both when the account is not in the group and while a new account is still
+        replicating, so a 404 counts as "not a member" only once ``checkMemberGroups`` agrees; until then
+        the removal is retried like any write addressed to a replicating user.
+        """
+        group = _check_object_id(group_id)
         member = _check_object_id(member_id)
-        try:
-            await self._call(
-                f"remove {member} from group {group}",
-                lambda: (
-                    self._client.groups.by_group_id(group).members.by_directory_object_id(member).ref.delete()
-                ),
-            )
-        except NotFound:
-            _log.info("remove group member: not a member", extra={"group": group, "member": member})
+        what = f"remove {member} from group {group}"
+        reference = self._client.groups.by_group_id(group).members.by_directory_object_id(member).ref
+
+        async def remove() -> None:
+            try:
+                await self._call(what, reference.delete)
+            except NotFound:
+                if group in await self.check_member_groups(member, [group]):
+                    raise
+                _log.info("remove group member: not a member", extra={"group": group, "member": member})
+
+        await self._on_user(what, remove)
 
     async def check_member_groups(self, user_id: str, group_ids: Iterable[str]) -> frozenset[str]:
         """Which of ``group_ids`` the user is a member of, transitively (``checkMemberGroups``)."""

@@ -46,6 +46,36 @@ async def test_remove_group_member_and_removing_again(gateway: GraphGateway, san
     assert user.id not in sandbox.tenant.members[SANDBOX_VENDOR_ACCOUNTS_GROUP_ID]
 
 
+REMOVE_MEMBER = "DELETE /groups/{id}/members/{id}/$ref"
+
+
+async def test_a_removal_404_while_the_account_replicates_is_retried_until_it_is_out(
+    gateway: GraphGateway, sandbox: RunningSandbox
+) -> None:
+    # Graph answers a removal with 404 both for "not a member" and while the account replicates; the
+    # gateway asks checkMemberGroups which one it is before calling the removal done.
+    sandbox.tenant.faults.inject("replication_lag", route=REMOVE_MEMBER, times=1, seconds=0.3)
+    user = await gateway.create_user(new_user())
+    await gateway.add_group_member(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, user.id)
+    await gateway.remove_group_member(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, user.id)
+    assert user.id not in sandbox.tenant.members[SANDBOX_VENDOR_ACCOUNTS_GROUP_ID]
+    statuses = [request.status for request in sandbox.tenant.requests.for_route(REMOVE_MEMBER)]
+    assert statuses[0] == 404
+    assert statuses[-1] == 204
+
+
+async def test_a_removal_that_404s_for_longer_than_the_wait_is_not_found(
+    make_gateway, sandbox: RunningSandbox
+) -> None:
+    gateway = make_gateway(replication_wait=0.2)
+    sandbox.tenant.faults.inject("replication_lag", route=REMOVE_MEMBER, times=1, seconds=30)
+    user = await gateway.create_user(new_user())
+    await gateway.add_group_member(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, user.id)
+    with pytest.raises(NotFound):
+        await gateway.remove_group_member(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, user.id)
+    assert user.id in sandbox.tenant.members[SANDBOX_VENDOR_ACCOUNTS_GROUP_ID]
+
+
 async def test_adding_to_a_group_that_does_not_exist_is_not_found(make_gateway) -> None:
     gateway = make_gateway(replication_wait=0.0)
     with pytest.raises(NotFound):

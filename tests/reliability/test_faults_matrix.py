@@ -294,13 +294,6 @@ OFFBOARDING_RECOVERS = {
     *((step, "dropped-after-effect") for step in ("disable", "revoke", "licenses", "groups")),
     *((step, "timeout") for step in ("disable", "revoke", "licenses", "groups")),
 }
-#: Known product bug (see the report): ``GraphGateway.remove_group_member`` reads any 404 as "not a
-#: member", so a replication 404 on the removal ends the groups step "removed" while the account is still in
-#: the group, and nothing looks again.
-GROUP_REMOVAL_404 = pytest.mark.xfail(
-    strict=True,
-    reason="remove_group_member takes a replication 404 for 'not a member': the account stays in the group",
-)
 
 
 @pytest.fixture
@@ -421,8 +414,7 @@ async def assert_offboarded_cleanly(
 
 
 def _offboarding_case(step: str, fault: Fault) -> Any:
-    marks = [GROUP_REMOVAL_404] if (step, fault.kind) == ("groups", "replication_lag") else []
-    return pytest.param(step, fault, id=f"{step}-{fault.name}", marks=marks)
+    return pytest.param(step, fault, id=f"{step}-{fault.name}")
 
 
 #: ``record`` makes no Graph call (its provisioning twin above shows faults everywhere do not reach such a
