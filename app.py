@@ -48,9 +48,10 @@ from onboarding.segments import SegmentCatalog, load_catalog
 from provisioning.bulk import BulkRunner
 from provisioning.credentials import PasswordResetter
 from provisioning.graph import GraphGateway, create_graph_gateway
+from provisioning.graph_calls import RequestIdCapture
 from provisioning.lifecycle import LifecycleScheduler
 from provisioning.offboarding import OffboardingRunner
-from provisioning.runner import ProvisioningRunner, RequestIdCapture
+from provisioning.runner import ProvisioningRunner
 from provisioning.segment_change import SegmentChangeRunner
 from provisioning.worker import JobWorker
 from settings import Settings, SettingsError, load_settings

@@ -118,7 +118,7 @@ async def _bulk_child(args: argparse.Namespace) -> dict[str, Any]:
     from onboarding.segments import load_catalog
     from provisioning.bulk import BulkRunner, NullBatchProgress, WritePacer, decide_batch, import_csv
     from provisioning.graph import create_graph_gateway
-    from provisioning.runner import RequestIdCapture
+    from provisioning.graph_calls import RequestIdCapture
     from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, load_settings
     from storage.bulk import BulkBatches
     from storage.database import Database

@@ -66,6 +66,7 @@ from onboarding.passwords import generate_temporary_password
 from onboarding.plan import ProvisioningPlan, build_plan
 from onboarding.requests import Decision, OnboardingRequest, Person, RequestStatus
 from onboarding.segments import SegmentCatalog
+from provisioning.accounts import is_password_refusal, new_user, seat_count, unsupported_attributes
 from provisioning.batch import MAX_BATCH_REQUESTS, BatchResult, GraphBatch
 from provisioning.directory import DirectoryUser, LicenseAssignment, SkuSeats
 from provisioning.errors import (
@@ -77,17 +78,10 @@ from provisioning.errors import (
     Throttled,
 )
 from provisioning.graph import GraphGateway, odata_quote
+from provisioning.graph_calls import capture_graph_calls
 from provisioning.progress import STEP_CHECK, STEP_CREATE, STEP_GROUPS, STEP_LICENSE, STEP_RECORD
-from provisioning.runner import (
-    BOT_ACTOR,
-    BadJobPayload,
-    _is_password_refusal,
-    _new_user,
-    _reason,
-    _seat_count,
-    _unsupported_attributes,
-    capture_graph_calls,
-)
+from provisioning.reasons import failure_reason
+from provisioning.worker import BOT_ACTOR, BadJobPayload
 from storage.accounts import AccountState, ServiceAccount
 from storage.bulk import (
     AuditEntry,
@@ -294,7 +288,7 @@ async def import_csv(
     if not parsed.rows:
         return ImportResult(None, None, parsed.errors, parsed.total_rows)
     with capture_graph_calls() as calls:
-        seats = {sku.part_number: _seat_count(sku) for sku in await graph.list_skus()}
+        seats = {sku.part_number: seat_count(sku) for sku in await graph.list_skus()}
         sponsors, unknown = await _sponsors(graph, {r.sponsor_upn for r in parsed.rows if r.sponsor_upn})
         prefixes = upn_prefixes(parsed.rows, config)
         taken = await _taken_under(graph, batches, prefixes)
@@ -730,14 +724,14 @@ class BulkRunner:
                 for part in row.plan.license_part_numbers:
                     free[part] = free.get(part, 0) - 1
         for row in pending:
-            unsupported = _unsupported_attributes(row.plan)
+            unsupported = unsupported_attributes(row.plan)
             if unsupported:
                 self._fail(
-                    journal, row, STEP_CHECK, _reason("unsupported_attribute", property=unsupported[0])
+                    journal, row, STEP_CHECK, failure_reason("unsupported_attribute", property=unsupported[0])
                 )
                 continue
             short = [
-                _seat_count(skus[part]).describe()
+                seat_count(skus[part]).describe()
                 if part in skus
                 else f"the tenant has no {part} subscription"
                 for part in row.plan.license_part_numbers
@@ -993,7 +987,8 @@ class _Run:
             # Created by an earlier run that stopped before recording the id: one look-up finds it.
             user = await self.r._graph.find_user_by_upn(row.plan.upn)
             if user is None or user.employee_id != row.plan.employee_id:
-                self.r._fail(journal, row, step, _reason("account_missing", upn=row.plan.upn, seconds=0))
+                missing = failure_reason("account_missing", upn=row.plan.upn, seconds=0)
+                self.r._fail(journal, row, step, missing)
                 return
             row.user_id = user.id
             journal.user_ids[row.number] = user.id
@@ -1020,7 +1015,7 @@ class _Run:
             row, plan = op.row, op.row.plan
             if op.step == STEP_CREATE:
                 assert row.password is not None
-                ids.append(batch.create_user(_new_user(plan, row.password)))
+                ids.append(batch.create_user(new_user(plan, row.password)))
             elif op.step == STEP_LICENSE:
                 add = [
                     LicenseAssignment(sku_id=skus[part]) for part in plan.license_part_numbers if part in skus
@@ -1126,12 +1121,13 @@ class _Run:
         if row.finished:
             return  # another op of the same row (a second group) already failed it
         if isinstance(error, AlreadyExists) and op.step == STEP_CREATE:
-            self.r._fail(journal, row, STEP_CREATE, _reason("upn_taken", upn=plan.upn), error.request_id)
+            taken = failure_reason("upn_taken", upn=plan.upn)
+            self.r._fail(journal, row, STEP_CREATE, taken, error.request_id)
             return
-        if isinstance(error, InvalidRequest) and op.step == STEP_CREATE and _is_password_refusal(error):
+        if isinstance(error, InvalidRequest) and op.step == STEP_CREATE and is_password_refusal(error):
             row.password_attempts += 1
             if row.password_attempts >= _MAX_PASSWORD_ATTEMPTS:
-                self.r._fail(journal, row, STEP_CREATE, _reason("weak_password"), error.request_id)
+                self.r._fail(journal, row, STEP_CREATE, failure_reason("weak_password"), error.request_id)
                 return
             # Nothing was created (a 400): the refused password is replaced in the vault first.
             row.password = await self.r._password(row, replace_held=True)
@@ -1140,7 +1136,7 @@ class _Run:
         if isinstance(error, NoFreeSeats):
             fresh = {sku.part_number: sku for sku in await self.r._graph.list_skus()}
             reasons = [
-                _seat_count(fresh[p]).describe() if p in fresh else f"no {p} subscription"
+                seat_count(fresh[p]).describe() if p in fresh else f"no {p} subscription"
                 for p in plan.license_part_numbers
             ]
             self.r._fail(
@@ -1159,7 +1155,7 @@ class _Run:
                         journal,
                         row,
                         op.step,
-                        _reason(code, action=action, seconds=self.r._replication_wait),
+                        failure_reason(code, action=action, seconds=self.r._replication_wait),
                         error.request_id,
                     )
                 else:
@@ -1172,7 +1168,7 @@ class _Run:
             row.ready_at = now + delay
             self._waiting.append(op)
             return
-        reason = _reason(
+        reason = failure_reason(
             "graph.invalid_request" if error.code not in _PERMISSION_CODES else error.code,
             upn=plan.upn,
             action=_ACTIONS[op.step],
@@ -1211,4 +1207,4 @@ def _audit(
 
 def seat_counts(skus: Sequence[SkuSeats]) -> dict[str, SeatCount]:
     """Seat counts by part number, as the domain reads them."""
-    return {sku.part_number: _seat_count(sku) for sku in skus}
+    return {sku.part_number: seat_count(sku) for sku in skus}

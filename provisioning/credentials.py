@@ -28,7 +28,8 @@ from onboarding.passwords import generate_temporary_password
 from onboarding.requests import Person, format_request_id
 from provisioning.errors import GraphError, NotFound
 from provisioning.graph import GraphGateway
-from provisioning.runner import BOT_ACTOR, BadJobPayload, capture_graph_calls, last_write_request_id
+from provisioning.graph_calls import capture_graph_calls, last_write_request_id
+from provisioning.worker import BOT_ACTOR, BadJobPayload
 from storage.accounts import AccountState, ServiceAccount, ServiceAccounts
 from storage.audit import AuditLog
 from storage.clock import utc_now

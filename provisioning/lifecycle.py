@@ -45,7 +45,7 @@ from provisioning.offboarding import (
     delete_payload,
     offboard_payload,
 )
-from provisioning.runner import BOT_ACTOR, BadJobPayload
+from provisioning.worker import BOT_ACTOR, BadJobPayload
 from storage.accounts import ServiceAccount
 from storage.audit import AuditLog
 from storage.clock import utc_now

@@ -33,8 +33,9 @@ after the SDK's own retries) propagates, so the job queue retries the job later 
 (compare-and-set, first, so no Retry can start while undoing), then undoes what was done: licenses removed,
 groups left, the account deleted (only if it carries our marker), the vault entry discarded.
 
-Graph's request-ids come from :class:`RequestIdCapture`, an ``httpx`` transport the gateway is built with
-(``GraphGateway(..., transport=RequestIdCapture())``); without it the audit records carry no request-id.
+Graph's request-ids come from :class:`~provisioning.graph_calls.RequestIdCapture`, an ``httpx`` transport
+the gateway is built with (``GraphGateway(..., transport=RequestIdCapture())``); without it the audit
+records carry no request-id.
 """
 
 from __future__ import annotations
@@ -43,28 +44,26 @@ import asyncio
 import functools
 import json
 import logging
-import re
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar, cast
 
-import httpx
 from pydantic import SecretStr, ValidationError
 
 from onboarding import requests as domain
 from onboarding.audit import AuditAction, audit_detail
 from onboarding.errors import NoFreeSeats as NoFreeSeatsError
-from onboarding.licensing import LicenseProfile, LicenseShortage, SeatCount, decide_licenses
+from onboarding.licensing import LicenseProfile, LicenseShortage, decide_licenses
 from onboarding.messages import user_message
 from onboarding.passwords import generate_temporary_password
 from onboarding.plan import ProvisioningPlan
 from onboarding.requests import OnboardingRequest, Person, RequestStatus
-from provisioning.directory import DirectoryUser, LicenseAssignment, NewUser, SkuSeats
+from provisioning.accounts import is_password_refusal, new_user, seat_count, unsupported_attributes
+from provisioning.directory import DirectoryUser, LicenseAssignment, SkuSeats
 from provisioning.errors import GraphError, InvalidRequest, NoFreeSeats, NotFound
 from provisioning.graph import GraphGateway
+from provisioning.graph_calls import capture_graph_calls, last_write_request_id
 from provisioning.progress import (
     PROVISIONING_STEPS,
     STEP_CHECK,
@@ -75,6 +74,8 @@ from provisioning.progress import (
     STEP_UNDO,
     ProgressSink,
 )
+from provisioning.reasons import MAX_REASON_CHARS, REASONS, failure_reason
+from provisioning.worker import BOT_ACTOR, BadJobPayload
 from storage.accounts import AccountState, ServiceAccount, ServiceAccounts
 from storage.audit import AuditLog
 from storage.clock import utc_now
@@ -87,14 +88,9 @@ __all__ = [
     "CHECKPOINTS",
     "JOB_CANCEL_REQUEST",
     "JOB_PROVISION",
-    "BadJobPayload",
-    "GraphCall",
     "ProvisioningRunner",
-    "RequestIdCapture",
     "StepFailed",
     "cancel_payload",
-    "capture_graph_calls",
-    "last_write_request_id",
     "provision_payload",
 ]
 
@@ -104,9 +100,6 @@ T = TypeVar("T")
 
 JOB_PROVISION: Final = "provision"
 JOB_CANCEL_REQUEST: Final = "cancel_request"
-
-#: The audit actor name for what the bot does on its own (its Graph identity acts, nobody clicked).
-BOT_ACTOR: Final = "Vendor onboarding bot"
 
 #: Where the ``checkpoint`` test hook is called, in run order: after each step is recorded done, and right
 #: after each Graph write or vault write inside a step (before the step log knows about it).
@@ -127,126 +120,6 @@ _BUSY_DETAIL = "Microsoft Graph is busy; trying again shortly"
 _MAX_PASSWORD_ATTEMPTS = 3
 _MAX_BACKOFF_SECONDS = 15.0
 _MAX_CAS_ATTEMPTS = 5
-_MAX_REASON_CHARS = 2000
-
-# Failure reasons the approver reads on the card ("Failed at Create account: <reason>"). Seat shortages
-# use the domain's own catalogue (onboarding.messages); these cover what only provisioning can find out.
-_REASONS: Final = {
-    "upn_taken": (
-        "The account name {upn} is already used by an account this request did not create. "
-        "Cancel this request and submit a new one."
-    ),
-    "account_missing": (
-        "The account {upn} did not appear in the directory within {seconds:.0f} seconds. "
-        "Retry later, or cancel the request if the account was deleted."
-    ),
-    "not_found": (
-        "Microsoft Graph kept answering “not found” while trying to {action} for {seconds:.0f} seconds. "
-        "Check that the group exists, then Retry."
-    ),
-    "unsupported_attribute": (
-        "The segment needs the account's {property} set, which the bot cannot set. "
-        "Ask a bot administrator to change the segment catalog, then Retry."
-    ),
-    "weak_password": "Microsoft Entra refused every generated temporary password. Retry later.",
-    "graph.permission_denied": (
-        "The bot is not allowed to {action} in Microsoft Graph. Ask an administrator to grant the bot's "
-        "Graph permissions, then Retry. (Graph request-id: {request_id})"
-    ),
-    "graph.already_exists": (
-        "The account name {upn} is already used by an account this request did not create. "
-        "Cancel this request and submit a new one."
-    ),
-    "graph.invalid_request": (
-        "Microsoft Graph refused to {action} ({graph_code}). Retry, or ask a bot administrator to check "
-        "the request with Microsoft support. (Graph request-id: {request_id})"
-    ),
-    "graph.gave_up": (
-        "Microsoft Graph did not answer while trying to {action}, after several attempts. Retry later."
-    ),
-}
-
-
-def _reason(code: str, **params: object) -> str:
-    return _REASONS[code].format(**params)[:_MAX_REASON_CHARS]
-
-
-# ------------------------------------------------------------------------------ Graph request-ids
-
-
-@dataclass(frozen=True, slots=True)
-class GraphCall:
-    """One HTTP exchange with Graph as the transport saw it (no bodies, no headers but the request-id)."""
-
-    method: str
-    path: str
-    status: int
-    request_id: str | None
-
-    @property
-    def is_write(self) -> bool:
-        """Whether the call could have changed the tenant."""
-        return self.method not in ("GET", "HEAD")
-
-
-_CALLS: ContextVar[list[GraphCall] | None] = ContextVar("graph_calls", default=None)
-
-
-@contextmanager
-def capture_graph_calls() -> Iterator[list[GraphCall]]:
-    """The Graph calls this task makes in the ``with`` block, as :class:`RequestIdCapture` saw them."""
-    calls: list[GraphCall] = []
-    token = _CALLS.set(calls)
-    try:
-        yield calls
-    finally:
-        _CALLS.reset(token)
-
-
-def last_write_request_id(calls: list[GraphCall]) -> str | None:
-    """Graph's request-id of the last successful write among ``calls``."""
-    for call in reversed(calls):
-        if call.is_write and call.status < 400 and call.request_id:
-            return call.request_id[:64]
-    return None
-
-
-class RequestIdCapture(httpx.AsyncBaseTransport):
-    """An ``httpx`` transport that notes Graph's ``request-id`` of each response for the calling task.
-
-    Pass it to :class:`~provisioning.graph.GraphGateway` (``transport=``); the runner reads what its own task
-    sent through :func:`capture_graph_calls`. ``inner`` defaults to a plain ``httpx.AsyncHTTPTransport``;
-    use :meth:`for_base_url` for Graph's HTTP/2 and the gateway's connection limits.
-    """
-
-    def __init__(self, inner: httpx.AsyncBaseTransport | None = None) -> None:
-        self._inner = inner if inner is not None else httpx.AsyncHTTPTransport()
-
-    @classmethod
-    def for_base_url(cls, base_url: str, *, max_connections: int = 20) -> RequestIdCapture:
-        """The transport the gateway would build itself: HTTP/2 over TLS (Graph), HTTP/1.1 on loopback."""
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        return cls(httpx.AsyncHTTPTransport(http2=base_url.startswith("https://"), limits=limits))
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request``; remember its method, path, status and ``request-id`` for the calling task."""
-        response = await self._inner.handle_async_request(request)
-        calls = _CALLS.get()
-        if calls is not None:
-            calls.append(
-                GraphCall(
-                    method=request.method,
-                    path=request.url.path,
-                    status=response.status_code,
-                    request_id=response.headers.get("request-id"),
-                )
-            )
-        return response
-
-    async def aclose(self) -> None:
-        """Close the inner transport."""
-        await self._inner.aclose()
-
 
 # ------------------------------------------------------------------------------------- errors, jobs
 
@@ -256,14 +129,8 @@ class StepFailed(Exception):
 
     def __init__(self, reason: str, *, graph_request_id: str | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason[:_MAX_REASON_CHARS]
+        self.reason = reason[:MAX_REASON_CHARS]
         self.graph_request_id = graph_request_id
-
-
-class BadJobPayload(ValueError):
-    """A job's payload is not what its kind needs; retrying cannot help."""
-
-    retryable = False
 
 
 def provision_payload(number: int) -> str:
@@ -521,7 +388,7 @@ class ProvisioningRunner:
             ),
             STEP_CHECK,
         )
-        reason = _reason("graph.gave_up", action=_STEP_ACTIONS[step])
+        reason = failure_reason("graph.gave_up", action=_STEP_ACTIONS[step])
         await self._fail(_Run(stored), step, reason, err.request_id)
 
     async def _undo_given_up(self, number: int, err: GraphError) -> None:
@@ -529,7 +396,7 @@ class ProvisioningRunner:
         stored = await self._requests.get(number)
         if stored is None:
             return
-        reason = _reason("graph.gave_up", action=_STEP_ACTIONS[STEP_UNDO])
+        reason = failure_reason("graph.gave_up", action=_STEP_ACTIONS[STEP_UNDO])
         await self._steps.mark(
             number, STEP_UNDO, StepState.FAILED, detail=reason, graph_request_id=err.request_id
         )
@@ -541,24 +408,24 @@ class ProvisioningRunner:
     async def _check(self, run: _Run) -> _Done:
         """Seats for every planned SKU the account does not hold yet, and the UPN free or ours."""
         plan = run.plan
-        unsupported = _unsupported_attributes(plan)
+        unsupported = unsupported_attributes(plan)
         if unsupported:
-            raise StepFailed(_reason("unsupported_attribute", property=unsupported[0]))
+            raise StepFailed(failure_reason("unsupported_attribute", property=unsupported[0]))
         skus = await self._load_skus()
         existing = await self._graph.find_user_by_upn(plan.upn)
         if existing is not None and existing.employee_id != run.marker:
-            raise StepFailed(_reason("upn_taken", upn=plan.upn))
+            raise StepFailed(failure_reason("upn_taken", upn=plan.upn))
         held = existing.assigned_sku_ids if existing is not None else frozenset()
         needed = tuple(
             part for part in plan.license_part_numbers if part not in skus or skus[part].sku_id not in held
         )
         if needed:
-            seats = {part: _seat_count(sku) for part, sku in skus.items()}
+            seats = {part: seat_count(sku) for part, sku in skus.items()}
             profile = LicenseProfile(key="plan", display_name="plan", sku_part_numbers=needed)
             decision = decide_licenses(profile, seats, segment_chosen=False)
             if isinstance(decision, LicenseShortage):
                 raise StepFailed(user_message(NoFreeSeatsError(decision.reasons)))
-        seat_text = "; ".join(_seat_count(skus[part]).describe() for part in plan.license_part_numbers)
+        seat_text = "; ".join(seat_count(skus[part]).describe() for part in plan.license_part_numbers)
         name_text = "is ours from an earlier attempt" if existing is not None else "is free"
         return _Done(f"{seat_text}; {plan.upn} {name_text}")
 
@@ -568,7 +435,7 @@ class ProvisioningRunner:
         existing = await self._graph.find_user_by_upn(plan.upn)
         if existing is not None:
             if existing.employee_id != run.marker:
-                raise StepFailed(_reason("upn_taken", upn=plan.upn))
+                raise StepFailed(failure_reason("upn_taken", upn=plan.upn))
             run.user = existing
             return _Done(f"{plan.upn} already existed (created by an earlier attempt)")
         # A password the vault still holds was made by an earlier attempt whose create may have gone through
@@ -579,15 +446,16 @@ class ProvisioningRunner:
         for attempt in range(1, _MAX_PASSWORD_ATTEMPTS + 1):
             try:
                 with capture_graph_calls() as calls:
-                    user = await self._graph.create_user(_new_user(plan, password))
+                    user = await self._graph.create_user(new_user(plan, password))
             except InvalidRequest as err:
                 # Entra's banned-password list can refuse a random password; nothing was created (a 400),
                 # so the refused password is replaced in the vault before trying another.
-                if not _is_password_refusal(err):
+                if not is_password_refusal(err):
                     raise
                 log.warning("Entra refused the temporary password", extra={"request_id": plan.employee_id})
                 if attempt == _MAX_PASSWORD_ATTEMPTS:
-                    raise StepFailed(_reason("weak_password"), graph_request_id=err.request_id) from None
+                    weak = failure_reason("weak_password")
+                    raise StepFailed(weak, graph_request_id=err.request_id) from None
                 password = await self._issue_password(run, replace=True)
                 continue
             break
@@ -870,10 +738,10 @@ class ProvisioningRunner:
             user = await self._until_replicated("read the account", lambda: self._graph.get_user(plan.upn))
         except StepFailed:
             raise StepFailed(
-                _reason("account_missing", upn=plan.upn, seconds=self._replication_wait)
+                failure_reason("account_missing", upn=plan.upn, seconds=self._replication_wait)
             ) from None
         if user.employee_id != run.marker:
-            raise StepFailed(_reason("upn_taken", upn=plan.upn))
+            raise StepFailed(failure_reason("upn_taken", upn=plan.upn))
         run.user = user
         return user
 
@@ -894,7 +762,7 @@ class ProvisioningRunner:
             except NotFound as err:
                 if waited >= self._replication_wait:
                     raise StepFailed(
-                        _reason("not_found", action=action, seconds=self._replication_wait),
+                        failure_reason("not_found", action=action, seconds=self._replication_wait),
                         graph_request_id=err.request_id,
                     ) from None
                 pause = min(delay, self._replication_wait - waited)
@@ -924,8 +792,8 @@ class ProvisioningRunner:
         raise ConcurrencyError(f"onboarding request {number}", "kept changing")
 
     def _graph_reason(self, err: GraphError, plan: ProvisioningPlan, step: str) -> str:
-        code = err.code if err.code in _REASONS else "graph.invalid_request"
-        return _reason(
+        code = err.code if err.code in REASONS else "graph.invalid_request"
+        return failure_reason(
             code,
             upn=plan.upn,
             action=_STEP_ACTIONS.get(step, "change the directory"),
@@ -974,70 +842,10 @@ _STEP_ACTIONS: Final = {
     STEP_UNDO: "remove the account",
 }
 
-# Graph's text for a password the policy refuses: "The specified password does not comply with password
-# complexity requirements." Matched on the message because Graph gives it no code of its own.
-_POLICY_REFUSAL: Final = re.compile(r"password complexity", re.IGNORECASE)
-
-
-def _is_password_refusal(err: InvalidRequest) -> bool:
-    return _POLICY_REFUSAL.search(err.graph_message or "") is not None
-
-
-def _seat_count(sku: SkuSeats) -> SeatCount:
-    return SeatCount(
-        part_number=sku.part_number,
-        enabled=sku.enabled,
-        consumed=sku.consumed,
-        capability_status=sku.capability_status or "Enabled",
-    )
-
 
 def _shortages(parts: list[str], skus: dict[str, SkuSeats]) -> list[str]:
     profile = LicenseProfile(key="plan", display_name="plan", sku_part_numbers=tuple(parts))
     decision = decide_licenses(
-        profile, {part: _seat_count(sku) for part, sku in skus.items()}, segment_chosen=False
+        profile, {part: seat_count(sku) for part, sku in skus.items()}, segment_chosen=False
     )
     return list(decision.reasons) if isinstance(decision, LicenseShortage) else []
-
-
-_EXTENSION_PREFIX: Final = "onPremisesExtensionAttributes.extensionAttribute"
-
-
-def _unsupported_attributes(plan: ProvisioningPlan) -> list[str]:
-    """Plan attributes the gateway's create body cannot carry (it has department and extension attributes)."""
-    return [name for name in plan.attributes if _extension_index(name) is None and name != "department"]
-
-
-def _extension_index(name: str) -> int | None:
-    if not name.startswith(_EXTENSION_PREFIX):
-        return None
-    suffix = name.removeprefix(_EXTENSION_PREFIX)
-    return int(suffix) if suffix.isdigit() and 1 <= int(suffix) <= 15 else None
-
-
-def _new_user(plan: ProvisioningPlan, password: SecretStr) -> NewUser:
-    """The ``POST /users`` of the plan: every attribute in one request, the marker in ``employeeId``."""
-    extensions = tuple(
-        sorted(
-            (index, value)
-            for name, value in plan.attributes.items()
-            if (index := _extension_index(name)) is not None
-        )
-    )
-    return NewUser(
-        user_principal_name=plan.upn,
-        display_name=plan.display_name,
-        mail_nickname=plan.mail_nickname,
-        password=password,
-        marker=plan.employee_id,
-        usage_location=plan.usage_location,
-        given_name=plan.given_name,
-        surname=plan.surname,
-        company_name=plan.company_name,
-        department=plan.attributes.get("department"),
-        employee_type=plan.employee_type,
-        other_mails=plan.other_mails,
-        extension_attributes=extensions,
-        employee_leave_date_time=plan.employee_leave_at,
-        force_change_password_next_sign_in=True,
-    )

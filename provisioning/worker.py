@@ -25,13 +25,22 @@ from typing import Final
 from storage.errors import LeaseLostError, StorageError
 from storage.jobs import Job, JobQueue
 
-__all__ = ["JobWorker"]
+__all__ = ["BOT_ACTOR", "BadJobPayload", "JobWorker"]
 
 log = logging.getLogger(__name__)
 
 _MAX_REASON_CHARS: Final = 1000
 #: After the queue itself failed (database unreachable), wait this many poll intervals at most.
 _MAX_IDLE_FACTOR: Final = 20
+
+#: The audit actor name for what the bot does on its own (its Graph identity acts, nobody clicked).
+BOT_ACTOR: Final = "Vendor onboarding bot"
+
+
+class BadJobPayload(ValueError):
+    """A job's payload is not what its kind needs; retrying cannot help."""
+
+    retryable = False
 
 
 class JobWorker:

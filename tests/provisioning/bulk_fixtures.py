@@ -14,7 +14,7 @@ from onboarding.config import OnboardingConfig, load_onboarding_config
 from onboarding.segments import SegmentCatalog, load_catalog
 from provisioning.bulk import BulkRunner, ImportResult, WritePacer, decide_batch, import_csv
 from provisioning.graph import GraphGateway, StaticTokenCredential
-from provisioning.runner import RequestIdCapture
+from provisioning.graph_calls import RequestIdCapture
 from sandbox.seed import seed_tenant
 from sandbox.testing import RunningSandbox, running_sandbox
 from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID

@@ -26,7 +26,8 @@ from onboarding.plan import ProvisioningPlan, build_plan
 from onboarding.requests import Contractor, OnboardingRequest, Person
 from onboarding.segments import AttributePlacement, GroupPlacement
 from provisioning.graph import GraphGateway, GraphGatewayOptions, StaticTokenCredential
-from provisioning.runner import ProvisioningRunner, RequestIdCapture
+from provisioning.graph_calls import RequestIdCapture
+from provisioning.runner import ProvisioningRunner
 from sandbox.clock import ManualClock
 from sandbox.seed import seed_tenant
 from sandbox.testing import RunningSandbox, running_sandbox

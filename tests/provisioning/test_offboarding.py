@@ -14,7 +14,7 @@ import pytest
 from onboarding.audit import AuditAction
 from onboarding.lifecycle import LifecyclePolicy, access_ends_at
 from provisioning.offboarding import CHECKPOINTS, OFFBOARDING_STEPS, offboarding_subject
-from provisioning.runner import BadJobPayload
+from provisioning.worker import BadJobPayload
 from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID
 from storage.accounts import AccountState
 from storage.requests import StepState

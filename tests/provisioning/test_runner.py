@@ -17,7 +17,7 @@ from onboarding.requests import RequestStatus
 from onboarding.segments import AttributePlacement, GroupPlacement
 from provisioning.directory import NewUser
 from provisioning.progress import PROVISIONING_STEPS
-from provisioning.runner import BadJobPayload
+from provisioning.worker import BadJobPayload
 from sandbox.seed import REMOTE_ASSIST_SKU_ID
 from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID
 from storage.jobs import Job, JobState

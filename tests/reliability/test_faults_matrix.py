@@ -37,6 +37,7 @@ from onboarding.audit import AuditAction
 from onboarding.requests import RequestStatus
 from provisioning.errors import GraphError
 from provisioning.graph import GraphGateway, StaticTokenCredential
+from provisioning.graph_calls import RequestIdCapture
 from provisioning.offboarding import (
     JOB_OFFBOARD,
     OFFBOARDING_STEP_LABELS,
@@ -46,7 +47,6 @@ from provisioning.offboarding import (
     offboarding_subject,
 )
 from provisioning.progress import PROVISIONING_STEPS
-from provisioning.runner import RequestIdCapture
 from sandbox.routes import known_route
 from sandbox.tenant import _Lag
 from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID
