@@ -26,13 +26,14 @@ Graph's error message, which does not echo request bodies.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypedDict, Unpack
 from uuid import UUID
 
 __all__ = [
     "AlreadyExists",
     "DependencyFailed",
     "GraphError",
+    "GraphErrorDetails",
     "InvalidRequest",
     "NoFreeSeats",
     "NotFound",
@@ -40,6 +41,15 @@ __all__ = [
     "Throttled",
     "Unavailable",
 ]
+
+
+class GraphErrorDetails(TypedDict, total=False):
+    """What Graph said about a failed call; the keyword arguments every :class:`GraphError` takes."""
+
+    status: int | None
+    request_id: str | None
+    graph_code: str | None
+    graph_message: str | None
 
 
 class GraphError(Exception):
@@ -121,18 +131,9 @@ class NoFreeSeats(InvalidRequest):
     code = "graph.no_free_seats"
 
     def __init__(
-        self,
-        message: str,
-        *,
-        sku_id: UUID | None = None,
-        status: int | None = None,
-        request_id: str | None = None,
-        graph_code: str | None = None,
-        graph_message: str | None = None,
+        self, message: str, *, sku_id: UUID | None = None, **details: Unpack[GraphErrorDetails]
     ) -> None:
-        super().__init__(
-            message, status=status, request_id=request_id, graph_code=graph_code, graph_message=graph_message
-        )
+        super().__init__(message, **details)
         self.sku_id = sku_id
 
 
@@ -143,18 +144,9 @@ class Throttled(GraphError):
     retryable = True
 
     def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        status: int | None = None,
-        request_id: str | None = None,
-        graph_code: str | None = None,
-        graph_message: str | None = None,
+        self, message: str, *, retry_after: float | None = None, **details: Unpack[GraphErrorDetails]
     ) -> None:
-        super().__init__(
-            message, status=status, request_id=request_id, graph_code=graph_code, graph_message=graph_message
-        )
+        super().__init__(message, **details)
         self.retry_after = retry_after
 
 
