@@ -390,6 +390,12 @@ class LifecycleDesk:
             account, f"An approver must agree first: I asked {where} ({stored.request_id}).", may_act=False
         )
 
+    async def _may_decide(self, aad_object_id: str | None) -> bool:
+        """Approvers and bot administrators decide lifecycle requests (onboarding.lifecycle's table)."""
+        return await self._roles.has_role(aad_object_id, Role.APPROVER) or await self._roles.has_role(
+            aad_object_id, Role.ADMINISTRATOR
+        )
+
     async def _decide(
         self, clicker: Clicker, request_id: str, version: int, approve: bool, comment: str | None
     ) -> CardContent:
@@ -399,10 +405,10 @@ class LifecycleDesk:
             return lifecycle_notice_card("Not found", "There is no such lifecycle request.")
         person = clicker.person()
         account = await self._accounts.get(stored.upn)
-        if person is None or not await self._roles.has_role(clicker.aad_object_id, Role.APPROVER):
+        if person is None or not await self._may_decide(clicker.aad_object_id):
             await self._refused(clicker, stored.request_id, "not an approver")
             return await self._notices.approval_card(
-                stored, notice="Only members of the approvers group can decide.", may_act=False
+                stored, notice="Only approvers and bot administrators can decide.", may_act=False
             )
         own = {stored.requested_by_aad_id, account.sponsor_aad_id if account else ""}
         if person.aad_object_id.lower() in {x.lower() for x in own}:

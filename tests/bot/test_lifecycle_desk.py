@@ -176,6 +176,29 @@ async def test_an_approver_approves_the_extension(pipeline: Pipeline) -> None:
     assert await _end_date(life) == date(2030, 6, 29)
 
 
+async def test_a_bot_administrator_who_is_not_an_approver_approves_the_extension(pipeline: Pipeline) -> None:
+    life, desk, _ = await _wired(pipeline)
+    await desk.extend(SPONSOR, extend(90))
+    pending = await life.lifecycle_requests.pending_for(UPN, "extend")
+    assert pending is not None
+    await desk.approve(
+        OSCAR, LifecycleApprovePayload(lifecycle_request_id=pending.request_id, card_version=1)
+    )
+    assert await _end_date(life) == date(2030, 6, 29)
+
+
+async def test_someone_with_no_role_cannot_approve_and_reads_who_can(pipeline: Pipeline) -> None:
+    life, desk, _ = await _wired(pipeline)
+    await desk.extend(SPONSOR, extend(90))
+    pending = await life.lifecycle_requests.pending_for(UPN, "extend")
+    assert pending is not None
+    card = await desk.approve(
+        NORA, LifecycleApprovePayload(lifecycle_request_id=pending.request_id, card_version=1)
+    )
+    assert await _end_date(life) == date(2030, 3, 31)
+    assert "Only approvers and bot administrators can decide." in json.dumps(card)
+
+
 async def test_the_sponsor_cannot_approve_their_own_extension(pipeline: Pipeline) -> None:
     life, desk, _ = await _wired(pipeline)
     await desk.extend(SPONSOR, extend(90))

@@ -1,9 +1,11 @@
-"""Requests put straight into a bot's database, in the state a test needs, as the wizard and desk would.
+"""Requests, batches and lifecycle work put straight into a bot's database, as the product would write them.
 
 The reliability suites drive a running bot (a thread or a subprocess) and need requests that are pending,
-failed or provisioned without clicking through the wizard each time. :class:`Seeder` writes them through
-the product's own stores (compare-and-set transitions of the domain state machine), so what the bot reads
-is exactly what it would have written itself.
+failed or provisioned, bulk batches awaiting approval or with a failed row, accounts ending soon, lifecycle
+requests and segment changes waiting for an approver, without clicking through the wizard (or running the
+import) each time. :class:`Seeder` writes them through the product's own stores (compare-and-set
+transitions of the domain state machine, the bulk import's batch creation and decision), so what the bot
+reads is exactly what it would have written itself.
 """
 
 from __future__ import annotations
@@ -15,13 +17,18 @@ from datetime import UTC, date, datetime, timedelta
 
 from onboarding import requests as domain
 from onboarding.licensing import LicensePlan
+from onboarding.lifecycle import LifecycleAction
 from onboarding.naming import NamingPolicy, plan_upn
 from onboarding.plan import ProvisioningPlan, build_plan
 from onboarding.requests import Contractor, OnboardingRequest, Person
+from provisioning.bulk import decide_batch
 from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID
 from storage.accounts import AccountState, ServiceAccount, ServiceAccounts
+from storage.bulk import BulkBatches, MakeRequest, StoredBatch
 from storage.database import Database
+from storage.lifecycle import AccountLifecycle, LifecycleRequests, StoredLifecycleRequest
 from storage.requests import RequestStore, StoredRequest
+from storage.segment_changes import SegmentChange, SegmentChanges
 from storage.vault import CredentialVault
 
 REMOTE_ASSIST = "MICROSOFT_REMOTE_ASSIST"
@@ -52,6 +59,39 @@ def person(aad_object_id: str, name: str) -> Person:
     return Person(aad_object_id=aad_object_id, display_name=name)
 
 
+def new_request(requester: Person, sponsor: Person | None = None, *, submitted: bool) -> MakeRequest:
+    """Builds a request (draft, or submitted as a bulk import stores it) and its plan for a new contractor,
+    for the number the store allocates."""
+    first = unique_first_name()
+    names = plan_upn(first, "Builder", "Contoso1", policy=NAMING)
+
+    def make(number: int) -> tuple[OnboardingRequest, ProvisioningPlan]:
+        draft = OnboardingRequest(
+            number=number,
+            contractor=Contractor(
+                first_name=first, last_name="Builder", email=f"{first.lower()}@contoso1.com"
+            ),
+            vendor_company="Contoso1",
+            usage_location="DE",
+            license_profile="remote-assist-technician",
+            end_date=date(2030, 3, 31),
+            sponsor=sponsor or requester,
+            requester=requester,
+            created_at=T0,
+        )
+        request = domain.submit(draft, at=T0) if submitted else draft
+        plan = build_plan(
+            request,
+            upn=names,
+            licenses=LicensePlan(part_numbers=(REMOTE_ASSIST,)),
+            placement=None,
+            vendor_accounts_group_id=SANDBOX_VENDOR_ACCOUNTS_GROUP_ID,
+        )
+        return request, plan
+
+    return make
+
+
 @dataclass
 class Seeder:
     """Builds requests in one database: ``await Seeder(db).pending(requester, sponsor)`` and friends."""
@@ -64,33 +104,7 @@ class Seeder:
 
     async def pending(self, requester: Person, sponsor: Person | None = None) -> StoredRequest:
         """A submitted request waiting for an approver."""
-        first = unique_first_name()
-        names = plan_upn(first, "Builder", "Contoso1", policy=NAMING)
-
-        def make(number: int) -> tuple[OnboardingRequest, ProvisioningPlan]:
-            request = OnboardingRequest(
-                number=number,
-                contractor=Contractor(
-                    first_name=first, last_name="Builder", email=f"{first.lower()}@contoso1.com"
-                ),
-                vendor_company="Contoso1",
-                usage_location="DE",
-                license_profile="remote-assist-technician",
-                end_date=date(2030, 3, 31),
-                sponsor=sponsor or requester,
-                requester=requester,
-                created_at=T0,
-            )
-            plan = build_plan(
-                request,
-                upn=names,
-                licenses=LicensePlan(part_numbers=(REMOTE_ASSIST,)),
-                placement=None,
-                vendor_accounts_group_id=SANDBOX_VENDOR_ACCOUNTS_GROUP_ID,
-            )
-            return request, plan
-
-        stored = await self.requests.create(make)
+        stored = await self.requests.create(new_request(requester, sponsor, submitted=False))
         return await self.requests.replace(
             stored.request.number, stored.version, domain.submit(stored.request, at=T0)
         )
@@ -157,3 +171,91 @@ class Seeder:
                 request.number, done.plan.upn, requester.aad_object_id, TEMPORARY_PASSWORD, ttl=REVEAL_TTL
             )
         return done
+
+    async def active_account(
+        self,
+        requester: Person,
+        approver: Person,
+        sponsor: Person | None = None,
+        *,
+        ends_on: date | None = None,
+    ) -> ServiceAccount:
+        """The active account of a provisioned request; ``ends_on`` moves its end date as extending would."""
+        done = await self.provisioned(requester, approver, sponsor)
+        accounts = ServiceAccounts(self.database)
+        account = await accounts.get(done.plan.upn)
+        assert account is not None  # recorded by provisioned()
+        if ends_on is not None and ends_on != account.end_date:
+            moved = await AccountLifecycle(self.database).move_end_date(
+                account.upn, expected=account.end_date, new=ends_on
+            )
+            assert moved
+            account = await accounts.get(account.upn)
+            assert account is not None
+        return account
+
+    async def lifecycle_request(
+        self,
+        account: ServiceAccount,
+        asked_by: Person,
+        action: LifecycleAction = LifecycleAction.OFFBOARD,
+        *,
+        new_end_date: date | None = None,
+    ) -> StoredLifecycleRequest:
+        """A lifecycle request on ``account`` waiting for an approver, as the desk stores one (an extension
+        carries its ``new_end_date``)."""
+        return await LifecycleRequests(self.database).create(
+            action.value,
+            account.upn,
+            requested_by_aad_id=asked_by.aad_object_id,
+            requested_by_name=asked_by.display_name,
+            new_end_date=new_end_date,
+        )
+
+    async def segment_change(
+        self, account: ServiceAccount, proposed_by: Person, to_segment: str
+    ) -> SegmentChange:
+        """A proposed move of ``account`` to ``to_segment`` waiting for an approver, as the desk stores it."""
+        return await SegmentChanges(self.database).propose(
+            upn=account.upn,
+            user_id=account.user_id,
+            from_segment=account.segment,
+            to_segment=to_segment,
+            proposed_by_aad_id=proposed_by.aad_object_id,
+            proposed_by_name=proposed_by.display_name,
+        )
+
+    async def bulk_pending(
+        self, submitter: Person, sponsor: Person | None = None, *, rows: int = 1
+    ) -> StoredBatch:
+        """A bulk batch of ``rows`` good rows waiting for an approver, as the import stores one."""
+        return await BulkBatches(self.database).create(
+            submitted_by=submitter,
+            source_name="crew.csv",
+            total_rows=rows,
+            problems=(),
+            seats_needed={REMOTE_ASSIST: rows},
+            rows=[(row + 2, new_request(submitter, sponsor, submitted=True)) for row in range(rows)],
+        )
+
+    async def bulk_failed(
+        self, submitter: Person, approver: Person, sponsor: Person | None = None
+    ) -> tuple[StoredBatch, StoredRequest]:
+        """An approved batch whose one row failed at the license step (its Retry button applies)."""
+        batches = BulkBatches(self.database)
+        pending = await self.bulk_pending(submitter, sponsor)
+        batch = await decide_batch(
+            self.database, batches, self.requests, pending.id, approver, approve=True, clock=lambda: T0
+        )
+        (row,) = await batches.rows(batch.id)
+        approved = await self.requests.get(row.request_number)
+        assert approved is not None
+        running = await self.requests.replace(
+            approved.request.number, approved.version, domain.start_provisioning(approved.request, at=T0)
+        )
+        failed = await self.requests.replace(
+            running.request.number,
+            running.version,
+            domain.mark_failed(running.request, "license", "no free seats (seeded)", at=T0),
+        )
+        return batch, failed
