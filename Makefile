@@ -37,8 +37,15 @@ typecheck: setup
 imports: setup
 	$(BIN)/lint-imports
 
+# Three worker processes on CI's 2 cores: much of the suite waits on sockets, subprocesses and injected
+# faults. --dist loadscope keeps a module's tests on one worker (many share a module-scoped bot or
+# Playground) and hands out test classes separately (the faults matrix is split into classes for that).
+# (--dist loadgroup would be finer, but pytest-xdist 3.8 cannot regroup node ids under pytest 9.)
+# PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 3
+
 pytest: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope
 
 test: lint typecheck imports pytest
 

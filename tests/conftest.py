@@ -8,6 +8,7 @@ from tests.support.postgres import (  # noqa: F401 - pytest finds fixtures by na
     any_database_url,
     any_migrated_database_url,
     migrated_postgres_database_url,
+    module_database_url,
     postgres_database_url,
     postgres_url,
 )

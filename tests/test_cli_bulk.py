@@ -33,23 +33,16 @@ def sandbox() -> Iterator[SandboxThread]:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, sandbox: SandboxThread, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The bot's settings for the command (sandbox mode, this sandbox) and a migrated, empty database."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+def database_url(
+    tmp_path: Path, sandbox: SandboxThread, monkeypatch: pytest.MonkeyPatch, any_migrated_database_url: str
+) -> str:
+    """The bot's settings for the command (sandbox mode, this sandbox) and a migrated, empty database
+    (SQLite, and as a second case PostgreSQL)."""
     monkeypatch.setenv("BOT_MODE", "sandbox")
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.setenv("GRAPH_BASE_URL", sandbox.base_url)
-    monkeypatch.setenv("DATABASE_URL", url)
-
-    async def migrate() -> None:
-        database = await Database.connect(url)
-        try:
-            await database.migrate()
-        finally:
-            await database.close()
-
-    asyncio.run(migrate())
-    return url
+    monkeypatch.setenv("DATABASE_URL", any_migrated_database_url)
+    return any_migrated_database_url
 
 
 def rows(count: int) -> list[dict[str, str]]:

@@ -23,7 +23,6 @@ from tests.provisioning.pipeline_fixtures import (  # noqa: F401 - fixtures
     ALICE,
     PAULA,
     Pipeline,
-    any_pipeline,
     pipeline,
 )
 
@@ -79,18 +78,18 @@ def text(card: object) -> str:
     return json.dumps(card)
 
 
-async def test_twenty_concurrent_approvals_give_one_provisioning(any_pipeline: Pipeline) -> None:  # noqa: F811
-    jobs = JobQueue(any_pipeline.database)
+async def test_twenty_concurrent_approvals_give_one_provisioning(pipeline: Pipeline) -> None:  # noqa: F811
+    jobs = JobQueue(pipeline.database)
     notifier = RecordingNotifier()
-    desk = desk_for(any_pipeline, jobs, notifier)
-    stored = await any_pipeline.submitted()
+    desk = desk_for(pipeline, jobs, notifier)
+    stored = await pipeline.submitted()
     payload = ApprovePayload(request_id=stored.request.request_id, card_version=stored.version)
     clickers = [
         Clicker(ADAM.aad_object_id, ADAM.display_name),
         Clicker(PAULA.aad_object_id, PAULA.display_name),
     ]
     cards = await asyncio.gather(*(desk.approve(clickers[i % 2], payload) for i in range(20)))
-    current = await any_pipeline.current(stored.request.number)
+    current = await pipeline.current(stored.request.number)
     assert current.request.status is RequestStatus.APPROVED
     winner = current.request.decision.by.display_name if current.request.decision else ""
     assert sum(f"Already approved by {winner}" in text(card) for card in cards) == 19

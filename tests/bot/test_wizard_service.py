@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,8 +48,8 @@ CONTOSO_SEGMENT = {InputId.REACH_EVERYONE: "no", InputId.SEGMENT: "Vendor - Cont
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with open_world(tmp_path) as opened:
+async def world(any_migrated_database_url: str) -> AsyncIterator[World]:
+    async with open_world(any_migrated_database_url) as opened:
         yield opened
 
 

@@ -1,9 +1,9 @@
-"""Fixtures for the wizard dialog tests: a migrated SQLite file, the state storage on it, a fake service."""
+"""Fixtures for the wizard dialog tests: a migrated database (SQLite, then PostgreSQL), the state storage
+on it, a fake service."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -13,9 +13,9 @@ from tests.dialogs.harness import Chat, RecordingBackend, new_wizard, storage_on
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A SQLite file of its own per test (a restart test opens it a second time)."""
-    return f"sqlite+aiosqlite:///{(tmp_path / 'bot.db').as_posix()}"
+def database_url(any_database_url: str) -> str:
+    """An empty database of its own per test, on each backend (a restart test opens it a second time)."""
+    return any_database_url
 
 
 @pytest.fixture

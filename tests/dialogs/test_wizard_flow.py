@@ -6,7 +6,6 @@ as the cards offer them; what is stored afterwards is what provisioning will cre
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +24,8 @@ CONTOSO = {InputId.REACH_EVERYONE: "no", InputId.SEGMENT: "Vendor - Contoso"}
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with open_world(tmp_path) as opened:
+async def world(any_migrated_database_url: str) -> AsyncIterator[World]:
+    async with open_world(any_migrated_database_url) as opened:
         yield opened
 
 

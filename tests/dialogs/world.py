@@ -1,7 +1,7 @@
 """The outside world of the wizard for integration tests: the sandbox tenant behind the real Graph gateway,
 a migrated SQLite database with the request store and audit log, and a recording approval poster.
 
-``open_world(tmp_path)`` yields a :class:`World`; ``world.service(**overrides)`` builds a real
+``open_world(database_url)`` yields a :class:`World`; ``world.service(**overrides)`` builds a real
 :class:`bot.wizard_service.WizardService` on it (the example segment catalog, the default configuration over
 ``abc.com``, a clock standing at :data:`NOW`, seats read afresh on every look so tests can change them).
 """
@@ -75,11 +75,10 @@ class World:
 
 
 @asynccontextmanager
-async def open_world(tmp_path: Path) -> AsyncIterator[World]:
-    """A fresh seeded tenant and an empty migrated database under ``tmp_path``."""
-    database = await Database.connect(f"sqlite+aiosqlite:///{(tmp_path / 'world.db').as_posix()}")
+async def open_world(database_url: str) -> AsyncIterator[World]:
+    """A fresh seeded tenant and the database at ``database_url`` (migrated, without rows)."""
+    database = await Database.connect(database_url)
     try:
-        await database.migrate()
         async with (
             running_sandbox() as sandbox,
             GraphGateway(sandbox.base_url, StaticTokenCredential(), options=FAST) as gateway,

@@ -46,8 +46,12 @@ def contractor(first: str, last: str, vendor: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductStack]:
-    with ProductStack(Path(tmp_path_factory.mktemp("barriers-e2e"))) as product:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
+) -> Iterator[ProductStack]:
+    with ProductStack(
+        Path(tmp_path_factory.mktemp("barriers-e2e")), database_url=module_database_url
+    ) as product:
         yield product
 
 

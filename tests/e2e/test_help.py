@@ -19,8 +19,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductStack]:
-    with ProductStack(Path(tmp_path_factory.mktemp("help-e2e"))) as product:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
+) -> Iterator[ProductStack]:
+    with ProductStack(Path(tmp_path_factory.mktemp("help-e2e")), database_url=module_database_url) as product:
         yield product
 
 

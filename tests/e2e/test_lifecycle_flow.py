@@ -58,12 +58,16 @@ RUN = Run()
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductStack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
+) -> Iterator[ProductStack]:
     folder = Path(tmp_path_factory.mktemp("lifecycle-e2e"))
     config = folder / "onboarding.toml"
     example = (REPO / "config" / "onboarding.example.toml").read_text(encoding="utf-8")
     config.write_text(example + LIFECYCLE_SECTION, encoding="utf-8")
-    with ProductStack(folder / "data", onboarding_config_path=config) as product:
+    with ProductStack(
+        folder / "data", database_url=module_database_url, onboarding_config_path=config
+    ) as product:
         yield product
 
 

@@ -19,7 +19,7 @@ from sandbox.seed import REMOTE_ASSIST_SKU_ID
 from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID
 from storage.audit import AuditLog
 from storage.database import Database
-from tests.security.leaks import assert_no_secrets
+from tests.security.leaks import assert_no_secrets, stored_texts
 from tests.support.cards import CHANNEL, click, message_id, password_on, text_of, texts, wait_card
 from tests.support.playground import PlaygroundClient
 from tests.support.product import ProductStack
@@ -36,8 +36,12 @@ CONTRACTOR = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductStack]:
-    with ProductStack(Path(tmp_path_factory.mktemp("onboarding-e2e"))) as product:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
+) -> Iterator[ProductStack]:
+    with ProductStack(
+        Path(tmp_path_factory.mktemp("onboarding-e2e")), database_url=module_database_url
+    ) as product:
         yield product
 
 
@@ -190,9 +194,11 @@ async def test_onboard_approve_provision_reveal(
     assert shown[shown.index("Free", remote_assist) + 1] == str(25 - consumed_after)
 
     # The password was shown once, to Alice: it is nowhere else. Not in any log line, not in the
-    # database files (only its ciphertext was, and that is erased on reveal), not in any channel
+    # database (only its ciphertext was, and that is erased on reveal), not in any channel
     # message, not in the audit export.
-    database_files = [p.read_bytes().decode("latin-1") for p in stack.data_dir.glob("bot.db*")]
+    assert stack.settings is not None
+    database = await stored_texts(stack.settings.effective_database_url)
+    assert any("Contoso Field Services" in stored for stored in database), "the search sees no stored data"
     channel_messages = [e.model_dump_json() for e in pg.events if e.conversation_id.startswith(channel)]
     assert channel_messages
     assert any(r.name.startswith(("provisioning", "bot", "app")) for r in caplog.records), (
@@ -201,7 +207,7 @@ async def test_onboard_approve_provision_reveal(
     audit_csv = await audit_export(stack)
     assert "credentials.revealed" in audit_csv
     assert_no_secrets(
-        [*(r.getMessage() for r in caplog.records), *database_files, *channel_messages, audit_csv],
+        [*(r.getMessage() for r in caplog.records), *database, *channel_messages, audit_csv],
         [password],
     )
 

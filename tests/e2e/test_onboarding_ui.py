@@ -21,8 +21,12 @@ pytestmark = [pytest.mark.e2e, requires_chromium]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductStack]:
-    with ProductStack(Path(tmp_path_factory.mktemp("onboarding-ui"))) as product:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
+) -> Iterator[ProductStack]:
+    with ProductStack(
+        Path(tmp_path_factory.mktemp("onboarding-ui")), database_url=module_database_url
+    ) as product:
         yield product
 
 

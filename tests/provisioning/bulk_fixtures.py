@@ -144,10 +144,9 @@ def crew(count: int, *, vendor: str = "Contoso") -> list[dict[str, str]]:
 
 
 @pytest.fixture
-async def bulk(tmp_path: Path) -> AsyncIterator[Bulk]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bulk.db'}"
-    database = await Database.connect(url)
-    await database.migrate()
+async def bulk(tmp_path: Path, any_migrated_database_url: str) -> AsyncIterator[Bulk]:
+    """The bulk path on SQLite and, as a second case, on PostgreSQL."""
+    database = await Database.connect(any_migrated_database_url)
     tenant = seed_tenant()
     tenant.set_prepaid_units(REMOTE_ASSIST, 1000)
     tenant.faults.write_quota.configure(limit=ROOMY_WRITES, window_seconds=QUOTA_WINDOW)

@@ -13,7 +13,6 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -262,16 +261,6 @@ class Pipeline:
         return sum(1 for r in self.sandbox.tenant.requests.for_route(route) if r.status < 400)
 
 
-async def _migrated_sqlite(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'pipeline.db'}"
-    database = await Database.connect(url)
-    try:
-        await database.migrate()
-    finally:
-        await database.close()
-    return url
-
-
 async def _pipeline(url: str) -> AsyncIterator[Pipeline]:
     clock = ManualClock(start=datetime(2030, 1, 2, 9, 0, tzinfo=UTC))
     database = await Database.connect(url)
@@ -300,14 +289,7 @@ async def _pipeline(url: str) -> AsyncIterator[Pipeline]:
 
 
 @pytest.fixture
-async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
-    """The pipeline on SQLite (most tests: the database is not what they are about)."""
-    async for wired in _pipeline(await _migrated_sqlite(tmp_path)):
-        yield wired
-
-
-@pytest.fixture
-async def any_pipeline(any_migrated_database_url: str) -> AsyncIterator[Pipeline]:  # noqa: F811
+async def pipeline(any_migrated_database_url: str) -> AsyncIterator[Pipeline]:  # noqa: F811
     """The pipeline on SQLite and, as a second case, on PostgreSQL."""
     async for wired in _pipeline(any_migrated_database_url):
         yield wired

@@ -27,7 +27,6 @@ from tests.provisioning.lifecycle_support import (
 )
 from tests.provisioning.pipeline_fixtures import (  # noqa: F401  (fixtures)
     Pipeline,
-    any_pipeline,
     pipeline,
 )
 from tests.support.postgres import any_migrated_database_url, postgres_url  # noqa: F401  (fixtures)
@@ -200,13 +199,13 @@ async def test_after_retention_the_sweep_deletes_the_account(pipeline: Pipeline)
     assert pipeline.users_with_marker("VND-000001") == []
 
 
-async def test_two_workers_on_two_database_handles_offboard_exactly_once(any_pipeline: Pipeline) -> None:
-    await provisioned(any_pipeline)
-    second_db = await Database.connect(any_pipeline.database.engine.url)
+async def test_two_workers_on_two_database_handles_offboard_exactly_once(pipeline: Pipeline) -> None:
+    await provisioned(pipeline)
+    second_db = await Database.connect(pipeline.database.engine.url)
     try:
         clock = MovableClock(AFTER_END)
-        first = lifecycle_on(any_pipeline, clock=clock, instance_id="instance-1")
-        second = lifecycle_on(any_pipeline, database=second_db, clock=clock, instance_id="instance-2")
+        first = lifecycle_on(pipeline, clock=clock, instance_id="instance-1")
+        second = lifecycle_on(pipeline, database=second_db, clock=clock, instance_id="instance-2")
         await asyncio.gather(first.scheduler().sweep(), second.scheduler().sweep())
         await asyncio.gather(_drain(first, "worker-1"), _drain(second, "worker-2"))
         await asyncio.gather(first.scheduler().sweep(), second.scheduler().sweep())
@@ -214,19 +213,19 @@ async def test_two_workers_on_two_database_handles_offboard_exactly_once(any_pip
         records = await first.audit.for_request("VND-000001")
     finally:
         await second_db.close()
-    assert any_pipeline.writes("PATCH /users/{id}") == 1
-    assert any_pipeline.writes("POST /users/{id}/revokeSignInSessions") == 1
+    assert pipeline.writes("PATCH /users/{id}") == 1
+    assert pipeline.writes("POST /users/{id}/revokeSignInSessions") == 1
     assert [r.action for r in records].count(AuditAction.ACCOUNT_OFFBOARDED) == 1
     assert first.notices.offboarded + second.notices.offboarded == [(UPN, "expired")]
 
 
-async def test_two_instances_sweeping_at_once_send_each_reminder_once(any_pipeline: Pipeline) -> None:
-    await provisioned(any_pipeline)
-    second_db = await Database.connect(any_pipeline.database.engine.url)
+async def test_two_instances_sweeping_at_once_send_each_reminder_once(pipeline: Pipeline) -> None:
+    await provisioned(pipeline)
+    second_db = await Database.connect(pipeline.database.engine.url)
     try:
         clock = MovableClock(DAY_14_BEFORE)
-        first = lifecycle_on(any_pipeline, clock=clock, instance_id="instance-1")
-        second = lifecycle_on(any_pipeline, database=second_db, clock=clock, instance_id="instance-2")
+        first = lifecycle_on(pipeline, clock=clock, instance_id="instance-1")
+        second = lifecycle_on(pipeline, database=second_db, clock=clock, instance_id="instance-2")
         await asyncio.gather(first.scheduler().sweep(), second.scheduler().sweep())
     finally:
         await second_db.close()

@@ -23,7 +23,6 @@ from tests.provisioning.pipeline_fixtures import (  # noqa: F401  (fixtures)
     ADAM,
     REMOTE_ASSIST,
     Pipeline,
-    any_pipeline,
     pipeline,
 )
 from tests.support.postgres import any_migrated_database_url, postgres_url  # noqa: F401  (fixtures)
@@ -39,19 +38,19 @@ def _user(pipeline: Pipeline) -> dict[str, object]:
 
 
 async def test_offboarding_leaves_the_account_disabled_unlicensed_out_of_its_groups(
-    any_pipeline: Pipeline,
+    pipeline: Pipeline,
 ) -> None:
-    await provisioned(any_pipeline)
-    used_before, _ = any_pipeline.seats(REMOTE_ASSIST)
-    life = lifecycle_on(any_pipeline)
+    await provisioned(pipeline)
+    used_before, _ = pipeline.seats(REMOTE_ASSIST)
+    life = lifecycle_on(pipeline)
 
     assert await life.runner().offboard(UPN, reason="manual", by=ADAM)
 
-    user = _user(any_pipeline)
+    user = _user(pipeline)
     assert user["accountEnabled"] is False
     assert user["assignedLicenses"] == []
-    assert user["id"] not in any_pipeline.group_members(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID)
-    assert any_pipeline.seats(REMOTE_ASSIST)[0] == used_before - 1
+    assert user["id"] not in pipeline.group_members(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID)
+    assert pipeline.seats(REMOTE_ASSIST)[0] == used_before - 1
 
 
 async def test_offboarding_revokes_the_sign_in_sessions(pipeline: Pipeline) -> None:

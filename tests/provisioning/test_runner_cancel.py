@@ -21,7 +21,6 @@ from tests.provisioning.pipeline_fixtures import (  # noqa: F401  (fixtures)
     PAULA,
     REMOTE_ASSIST,
     Pipeline,
-    any_pipeline,
     pipeline,
 )
 from tests.provisioning.test_runner import job
@@ -41,13 +40,13 @@ async def failed_at_groups(pipeline: Pipeline) -> int:
     return stored.request.number
 
 
-async def test_cancel_after_a_failure_deletes_the_account_and_frees_the_seat(any_pipeline: Pipeline) -> None:
-    consumed_before, _ = any_pipeline.seats()
-    number = await failed_at_groups(any_pipeline)
-    assert any_pipeline.seats()[0] == consumed_before + 1
-    await any_pipeline.runner().cancel(number, PAULA)
-    assert any_pipeline.users_with_marker("VND-000001") == []
-    assert any_pipeline.seats()[0] == consumed_before
+async def test_cancel_after_a_failure_deletes_the_account_and_frees_the_seat(pipeline: Pipeline) -> None:
+    consumed_before, _ = pipeline.seats()
+    number = await failed_at_groups(pipeline)
+    assert pipeline.seats()[0] == consumed_before + 1
+    await pipeline.runner().cancel(number, PAULA)
+    assert pipeline.users_with_marker("VND-000001") == []
+    assert pipeline.seats()[0] == consumed_before
 
 
 async def test_cancel_marks_the_request_cancelled_by_whoever_cancelled(pipeline: Pipeline) -> None:

@@ -22,7 +22,6 @@ from tests.provisioning.pipeline_fixtures import (  # noqa: F401  (fixtures)
     ALICE,
     REPLICATION_WAIT,
     Pipeline,
-    any_pipeline,
     pipeline,
 )
 from tests.provisioning.test_runner import job
@@ -79,17 +78,17 @@ async def test_after_a_crash_the_vault_holds_the_password_the_account_got(
     assert await pipeline.vault.reveal(number, ALICE.aad_object_id) == body["passwordProfile"]["password"]
 
 
-async def test_crashes_at_every_point_in_turn_still_make_one_account(any_pipeline: Pipeline) -> None:
-    consumed_before, _ = any_pipeline.seats()
-    stored = await any_pipeline.approved()
+async def test_crashes_at_every_point_in_turn_still_make_one_account(pipeline: Pipeline) -> None:
+    consumed_before, _ = pipeline.seats()
+    stored = await pipeline.approved()
     number = stored.request.number
     for point in CHECKPOINTS:
         try:
-            await any_pipeline.runner(checkpoint=crash_at(point)).provision(number)
+            await pipeline.runner(checkpoint=crash_at(point)).provision(number)
         except Crash:
             continue
-    await any_pipeline.runner().provision(number)
-    await assert_one_complete_account(any_pipeline, number, consumed_before)
+    await pipeline.runner().provision(number)
+    await assert_one_complete_account(pipeline, number, consumed_before)
 
 
 async def test_a_step_running_when_the_worker_died_is_run_again(pipeline: Pipeline) -> None:
@@ -256,14 +255,14 @@ async def test_a_password_entra_refuses_is_replaced_in_the_vault(
 
 
 async def test_two_runs_racing_on_one_request_make_one_account_with_the_vault_password(
-    any_pipeline: Pipeline,
+    pipeline: Pipeline,
 ) -> None:
-    consumed_before, _ = any_pipeline.seats()
-    stored = await any_pipeline.approved()
+    consumed_before, _ = pipeline.seats()
+    stored = await pipeline.approved()
     number = stored.request.number
-    await asyncio.gather(any_pipeline.runner().provision(number), any_pipeline.runner().provision(number))
-    assert (await any_pipeline.current(number)).request.status is RequestStatus.PROVISIONED
-    assert len(any_pipeline.users_with_marker("VND-000001")) == 1
-    assert any_pipeline.seats()[0] == consumed_before + 1
-    sent = {body["passwordProfile"]["password"] for body in any_pipeline.create_bodies.bodies}
-    assert sent == {await any_pipeline.vault.reveal(number, ALICE.aad_object_id)}
+    await asyncio.gather(pipeline.runner().provision(number), pipeline.runner().provision(number))
+    assert (await pipeline.current(number)).request.status is RequestStatus.PROVISIONED
+    assert len(pipeline.users_with_marker("VND-000001")) == 1
+    assert pipeline.seats()[0] == consumed_before + 1
+    sent = {body["passwordProfile"]["password"] for body in pipeline.create_bodies.bodies}
+    assert sent == {await pipeline.vault.reveal(number, ALICE.aad_object_id)}

@@ -74,7 +74,7 @@ class Wired:
 
 
 @pytest.fixture
-async def wired(tmp_path: Path) -> AsyncIterator[Wired]:
+async def wired(tmp_path: Path, any_migrated_database_url: str) -> AsyncIterator[Wired]:
     connector = Connector()
     app = web.Application()
     app.router.add_post("/v3/conversations/{conversation}/activities", connector.handle)
@@ -85,8 +85,7 @@ async def wired(tmp_path: Path) -> AsyncIterator[Wired]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     connector.url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
-    database = await Database.connect(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-    await database.migrate()
+    database = await Database.connect(any_migrated_database_url)
     settings = load_settings(bot_mode="sandbox", data_dir=tmp_path)
     sleeps: list[float] = []
 

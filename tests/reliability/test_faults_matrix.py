@@ -226,35 +226,43 @@ def test_the_matrix_covers_every_provisioning_step() -> None:
     assert set(STEP_ROUTE) == set(PROVISIONING_STEPS)
 
 
-@pytest.mark.parametrize(("step", "fault"), CASES)
-async def test_a_passing_fault_ends_provisioned(wired: Pipeline, step: str, fault: Fault) -> None:
-    consumed_before, _ = wired.seats()
-    number = (await wired.approved()).request.number
-    await run_like_the_queue(wired, number, injector(wired, step, fault, persistent=False))
-    await assert_one_complete_account(wired, number, consumed_before)
+# Each kind of case is a class of its own: pytest-xdist (--dist loadscope) hands out classes, so the matrix
+# runs on several workers at once.
+class TestProvisioningWithAPassingFault:
+    """A fault that passes: the run ends provisioned."""
+
+    @pytest.mark.parametrize(("step", "fault"), CASES)
+    async def test_a_passing_fault_ends_provisioned(self, wired: Pipeline, step: str, fault: Fault) -> None:
+        consumed_before, _ = wired.seats()
+        number = (await wired.approved()).request.number
+        await run_like_the_queue(wired, number, injector(wired, step, fault, persistent=False))
+        await assert_one_complete_account(wired, number, consumed_before)
 
 
-@pytest.mark.parametrize(("step", "fault"), CASES)
-async def test_a_persistent_fault_fails_at_its_step_and_retry_completes(
-    wired: Pipeline, step: str, fault: Fault
-) -> None:
-    consumed_before, _ = wired.seats()
-    number = (await wired.approved()).request.number
-    await run_like_the_queue(wired, number, injector(wired, step, fault, persistent=True))
-    request = (await wired.current(number)).request
-    if request.status is RequestStatus.FAILED:
-        assert request.failure is not None
-        assert request.failure.step == FAILS_AT.get((step, fault.kind), step)
-        assert request.failure.reason
-        assert "Error" not in request.failure.reason
+class TestProvisioningWithAPersistentFault:
+    """A fault that stays: the run fails at its step with its reason; Retry completes."""
+
+    @pytest.mark.parametrize(("step", "fault"), CASES)
+    async def test_a_persistent_fault_fails_at_its_step_and_retry_completes(
+        self, wired: Pipeline, step: str, fault: Fault
+    ) -> None:
+        consumed_before, _ = wired.seats()
+        number = (await wired.approved()).request.number
+        await run_like_the_queue(wired, number, injector(wired, step, fault, persistent=True))
+        request = (await wired.current(number)).request
+        if request.status is RequestStatus.FAILED:
+            assert request.failure is not None
+            assert request.failure.step == FAILS_AT.get((step, fault.kind), step)
+            assert request.failure.reason
+            assert "Error" not in request.failure.reason
+            wired.sandbox.tenant.faults.clear()
+            wired.tenant_clock.advance(20_000)  # a lagging account has replicated by now
+            await wired.retried(number)
+            await run_like_the_queue(wired, number)
+        else:
+            assert (step, fault.name) in RECOVERS, request.status
         wired.sandbox.tenant.faults.clear()
-        wired.tenant_clock.advance(20_000)  # a lagging account has replicated by now
-        await wired.retried(number)
-        await run_like_the_queue(wired, number)
-    else:
-        assert (step, fault.name) in RECOVERS, request.status
-    wired.sandbox.tenant.faults.clear()
-    await assert_one_complete_account(wired, number, consumed_before)
+        await assert_one_complete_account(wired, number, consumed_before)
 
 
 # ------------------------------------------------------------------------------------------ offboarding
@@ -428,40 +436,48 @@ def test_the_matrix_covers_every_offboarding_step() -> None:
     assert set(OFFBOARDING_STEPS) - set(GRAPH_STEPS) == {"record"}
 
 
-@pytest.mark.parametrize(("step", "fault"), OFFBOARDING_CASES)
-async def test_a_passing_fault_ends_offboarded(offboarding_wired: Pipeline, step: str, fault: Fault) -> None:
-    wired = offboarding_wired
-    consumed_before, _ = wired.seats()
-    await provisioned(wired)
-    [user] = wired.users_with_marker("VND-000001")
-    life = lifecycle_on(wired)
-    injector = offboarding_injector(wired, user["id"], step, fault, persistent=False)
-    async with tenant_time_passing(wired):
+class TestOffboardingWithAPassingFault:
+    """A fault that passes: the account ends offboarded."""
+
+    @pytest.mark.parametrize(("step", "fault"), OFFBOARDING_CASES)
+    async def test_a_passing_fault_ends_offboarded(
+        self, offboarding_wired: Pipeline, step: str, fault: Fault
+    ) -> None:
+        wired = offboarding_wired
+        consumed_before, _ = wired.seats()
+        await provisioned(wired)
+        [user] = wired.users_with_marker("VND-000001")
+        life = lifecycle_on(wired)
+        injector = offboarding_injector(wired, user["id"], step, fault, persistent=False)
+        async with tenant_time_passing(wired):
+            await offboard_like_the_queue(wired, life.runner(checkpoint=injector))
+        await assert_offboarded_cleanly(wired, life, user["id"], consumed_before)
+
+
+class TestOffboardingWithAPersistentFault:
+    """A fault that stays: offboarding fails at its step; offboarding again completes."""
+
+    @pytest.mark.parametrize(("step", "fault"), OFFBOARDING_CASES)
+    async def test_a_persistent_fault_fails_offboarding_at_its_step_and_offboarding_again_completes(
+        self, offboarding_wired: Pipeline, step: str, fault: Fault
+    ) -> None:
+        wired = offboarding_wired
+        consumed_before, _ = wired.seats()
+        await provisioned(wired)
+        [user] = wired.users_with_marker("VND-000001")
+        life = lifecycle_on(wired)
+        injector = offboarding_injector(wired, user["id"], step, fault, persistent=True)
         await offboard_like_the_queue(wired, life.runner(checkpoint=injector))
-    await assert_offboarded_cleanly(wired, life, user["id"], consumed_before)
-
-
-@pytest.mark.parametrize(("step", "fault"), OFFBOARDING_CASES)
-async def test_a_persistent_fault_fails_offboarding_at_its_step_and_offboarding_again_completes(
-    offboarding_wired: Pipeline, step: str, fault: Fault
-) -> None:
-    wired = offboarding_wired
-    consumed_before, _ = wired.seats()
-    await provisioned(wired)
-    [user] = wired.users_with_marker("VND-000001")
-    life = lifecycle_on(wired)
-    injector = offboarding_injector(wired, user["id"], step, fault, persistent=True)
-    await offboard_like_the_queue(wired, life.runner(checkpoint=injector))
-    recorded = await life.steps.steps(offboarding_subject(UPN))
-    if recorded[step].state is StepState.FAILED:
-        reason = recorded[step].detail
-        assert reason
-        assert "Error" not in reason
-        assert life.notices.failures[-1][1] == OFFBOARDING_STEP_LABELS[step]
+        recorded = await life.steps.steps(offboarding_subject(UPN))
+        if recorded[step].state is StepState.FAILED:
+            reason = recorded[step].detail
+            assert reason
+            assert "Error" not in reason
+            assert life.notices.failures[-1][1] == OFFBOARDING_STEP_LABELS[step]
+            wired.sandbox.tenant.faults.clear()
+            lag_existing_user(wired, user["id"], None, 0)  # a lagging account has replicated by now
+            await offboard_like_the_queue(wired, life.runner(), job_id=2)
+        else:
+            assert (step, fault.name) in OFFBOARDING_RECOVERS, recorded[step]
         wired.sandbox.tenant.faults.clear()
-        lag_existing_user(wired, user["id"], None, 0)  # a lagging account has replicated by now
-        await offboard_like_the_queue(wired, life.runner(), job_id=2)
-    else:
-        assert (step, fault.name) in OFFBOARDING_RECOVERS, recorded[step]
-    wired.sandbox.tenant.faults.clear()
-    await assert_offboarded_cleanly(wired, life, user["id"], consumed_before)
+        await assert_offboarded_cleanly(wired, life, user["id"], consumed_before)

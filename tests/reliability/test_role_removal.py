@@ -3,7 +3,7 @@
 The real role directory asks the real sandbox tenant through the real Graph gateway; its clock is a
 manual one, so "the cache time passed" is a step, not a wait. The approver is removed from the approvers
 group in the sandbox (as an administrator would in Entra) between two clicks. Each test runs on SQLite and
-on PostgreSQL (``any_pipeline``).
+on PostgreSQL (the ``pipeline`` fixture).
 """
 
 # Fixtures are imported, then requested by name as parameters: pytest's pattern, not a redefinition.
@@ -25,7 +25,7 @@ from settings import (
 )
 from storage.clock import utc_now
 from storage.jobs import JobQueue
-from tests.provisioning.pipeline_fixtures import PAULA, Pipeline, RecordingProgress, any_pipeline  # noqa: F401
+from tests.provisioning.pipeline_fixtures import PAULA, Pipeline, RecordingProgress, pipeline  # noqa: F401
 from tests.support.postgres import any_migrated_database_url, postgres_url  # noqa: F401  (fixtures)
 
 REFUSED = "Only members of the approvers group can decide requests."
@@ -84,40 +84,40 @@ def remove_paula_from_the_approvers(pipeline: Pipeline) -> None:
         tenant.members[SANDBOX_APPROVERS_GROUP_ID].remove(PAULA.aad_object_id)
 
 
-async def test_an_approver_in_the_group_may_approve(any_pipeline: Pipeline) -> None:
-    desk = wired(any_pipeline, ManualClock())
-    _, status = await approve_as_paula(desk, any_pipeline, "Bob")
+async def test_an_approver_in_the_group_may_approve(pipeline: Pipeline) -> None:
+    desk = wired(pipeline, ManualClock())
+    _, status = await approve_as_paula(desk, pipeline, "Bob")
     assert status is RequestStatus.APPROVED
 
 
-async def test_a_removed_approver_is_refused_once_the_cache_time_passed(any_pipeline: Pipeline) -> None:
+async def test_a_removed_approver_is_refused_once_the_cache_time_passed(pipeline: Pipeline) -> None:
     clock = ManualClock()
-    desk = wired(any_pipeline, clock)
-    await approve_as_paula(desk, any_pipeline, "Bob")  # cached: Paula is an approver
-    remove_paula_from_the_approvers(any_pipeline)
+    desk = wired(pipeline, clock)
+    await approve_as_paula(desk, pipeline, "Bob")  # cached: Paula is an approver
+    remove_paula_from_the_approvers(pipeline)
     clock.now += ROLE_CACHE_SECONDS + 0.001
-    card, status = await approve_as_paula(desk, any_pipeline, "Carl")
+    card, status = await approve_as_paula(desk, pipeline, "Carl")
     assert status is RequestStatus.PENDING_APPROVAL
     assert REFUSED in card
 
 
-async def test_the_group_snapshot_does_not_outlive_the_cache_time(any_pipeline: Pipeline) -> None:
+async def test_the_group_snapshot_does_not_outlive_the_cache_time(pipeline: Pipeline) -> None:
     clock = ManualClock()
-    desk = wired(any_pipeline, clock)
+    desk = wired(pipeline, clock)
     await roles_of(desk).refresh_members()  # what the bot's background refresh does at start-up
-    remove_paula_from_the_approvers(any_pipeline)
+    remove_paula_from_the_approvers(pipeline)
     clock.now += ROLE_CACHE_SECONDS + 0.001
-    card, status = await approve_as_paula(desk, any_pipeline, "Carl")
+    card, status = await approve_as_paula(desk, pipeline, "Carl")
     assert status is RequestStatus.PENDING_APPROVAL
     assert REFUSED in card
 
 
-async def test_within_the_cache_time_the_cached_role_still_counts(any_pipeline: Pipeline) -> None:
+async def test_within_the_cache_time_the_cached_role_still_counts(pipeline: Pipeline) -> None:
     # The documented trade-off (ROLE_CACHE_SECONDS): a removal may take up to that long to count.
     clock = ManualClock()
-    desk = wired(any_pipeline, clock)
-    await approve_as_paula(desk, any_pipeline, "Bob")
-    remove_paula_from_the_approvers(any_pipeline)
+    desk = wired(pipeline, clock)
+    await approve_as_paula(desk, pipeline, "Bob")
+    remove_paula_from_the_approvers(pipeline)
     clock.now += ROLE_CACHE_SECONDS / 2
-    _, status = await approve_as_paula(desk, any_pipeline, "Carl")
+    _, status = await approve_as_paula(desk, pipeline, "Carl")
     assert status is RequestStatus.APPROVED

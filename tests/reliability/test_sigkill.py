@@ -234,10 +234,12 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None) -> Iterator[Stack]:
     root: Path = tmp_path_factory.mktemp("sigkill")
     with SandboxProcess(root / "sandbox") as sandbox:
-        bot = BotProcess("bot-a", data_dir=root / "bot", graph_base_url=sandbox.base_url)
+        bot = BotProcess(
+            "bot-a", data_dir=root / "bot", graph_base_url=sandbox.base_url, database_url=module_database_url
+        )
         with bot, DatabaseReader(bot.database_url) as db:
             yield Stack(sandbox, bot, db)
 

@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote, quote_plus
+
+from sqlalchemy import Select, inspect, literal_column, select, table
+from sqlalchemy import text as sql
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 #: Shorter "secrets" would match by chance (and mean the test set up something that is not a secret).
 MIN_SECRET_LENGTH = 8
@@ -92,3 +100,44 @@ def assert_no_secrets(texts: Iterable[str], secrets: Iterable[str]) -> None:
         lines = "\n  ".join(leak.describe() for leak in leaks[:20])
         more = f"\n  … and {len(leaks) - 20} more" if len(leaks) > 20 else ""
         raise AssertionError(f"{len(leaks)} secret(s) found in {len(searched)} texts:\n  {lines}{more}")
+
+
+async def stored_texts(database_url: str) -> list[str]:
+    """Everything the database at ``database_url`` holds, as texts to search.
+
+    Every row of every table (bytes read as Latin-1, so any byte string shows), and the database's files
+    as bytes: for SQLite the file and its WAL and shared-memory files (a deleted or overwritten row lingers
+    there); for PostgreSQL the database's own files and the server's WAL, read from the throwaway server's
+    data folder (so also rows that were updated or deleted since).
+    """
+    url = make_url(database_url)
+    engine = create_async_engine(url, poolclass=NullPool)
+    texts: list[str] = []
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+            for name in tables:
+                query: Select[Any] = select(literal_column("*")).select_from(table(name))
+                rows: Sequence[Sequence[object]] = (await conn.execute(query)).all()
+                texts.append(f"{name}: " + " | ".join(_row_text(row) for row in rows))
+            if url.get_backend_name() == "postgresql":
+                folder = Path((await conn.execute(sql("SHOW data_directory"))).scalar_one())
+                oid = (
+                    await conn.execute(sql("SELECT oid FROM pg_database WHERE datname = current_database()"))
+                ).scalar_one()
+                await conn.execute(sql("CHECKPOINT"))  # what is still in shared buffers, on disk
+                files = [*(folder / "base" / str(oid)).iterdir(), *(folder / "pg_wal").glob("0*")]
+            else:
+                database = Path(url.database or "")
+                files = [database, *database.parent.glob(database.name + "-*")]
+    finally:
+        await engine.dispose()
+    texts += [path.read_bytes().decode("latin-1") for path in files if path.is_file()]
+    return texts
+
+
+def _row_text(row: Sequence[object]) -> str:
+    return " ".join(
+        bytes(value).decode("latin-1") if isinstance(value, bytes | bytearray | memoryview) else str(value)
+        for value in row
+    )

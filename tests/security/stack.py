@@ -140,11 +140,12 @@ class CapturedLogs:
 class SandboxBotStack:
     """Sandbox tenant + recording connector + the bot in sandbox mode, each in its own thread."""
 
-    def __init__(self, data_dir: Path, **settings: Any) -> None:
+    def __init__(self, data_dir: Path, *, database_url: str | None = None, **settings: Any) -> None:
+        """``database_url``: the bot's database; None, its default SQLite file in ``data_dir``."""
         self.data_dir = data_dir
         self.sandbox = SandboxThread()
         self.connector = LocalIdentityServer()
-        self._settings = settings
+        self._settings = settings if database_url is None else {**settings, "database_url": database_url}
         self._bot: AppThread | None = None
         self._session = requests.Session()
         self.max_request_bytes = 0

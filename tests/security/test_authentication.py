@@ -60,12 +60,13 @@ def identity() -> Iterator[LocalIdentityServer]:
 @dataclass
 class Bot:
     url: str
-    data_dir: Path
+    #: The bot's database (its SQLite file in its data folder, or a PostgreSQL database).
+    database_url: str
     #: How many access-refused records existed when the current test began.
     refusals_before: int = 0
 
     async def all_refusals(self) -> list[AuditRecord]:
-        database = await Database.connect(f"sqlite+aiosqlite:///{(self.data_dir / 'bot.db').as_posix()}")
+        database = await Database.connect(self.database_url)
         try:
             return await AuditLog(database).query(action=REFUSED, limit=100_000)
         finally:
@@ -92,13 +93,15 @@ def production_settings(identity: LocalIdentityServer, **overrides: Any) -> dict
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def module_bot(
-    identity: LocalIdentityServer, tmp_path_factory: pytest.TempPathFactory
+    identity: LocalIdentityServer, tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
 ) -> AsyncIterator[Bot]:
     # botbuilder caches signing keys per metadata URL in a class-level dict (FACTS.md).
     JwtTokenExtractor.metadataCache.clear()
     data_dir = tmp_path_factory.mktemp("authentication")
-    async with running_bot(data_dir, production=True, **production_settings(identity)) as url:
-        yield Bot(url, data_dir)
+    database = {"database_url": module_database_url} if module_database_url else {}
+    settings = production_settings(identity, **database)
+    async with running_bot(data_dir, production=True, **settings) as url:
+        yield Bot(url, module_database_url or f"sqlite+aiosqlite:///{(data_dir / 'bot.db').as_posix()}")
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -100,8 +100,12 @@ def logs() -> Iterator[CapturedLogs]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, logs: CapturedLogs) -> Iterator[SandboxBotStack]:
-    with SandboxBotStack(tmp_path_factory.mktemp("hostile-input")) as running:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, logs: CapturedLogs, module_database_url: str | None
+) -> Iterator[SandboxBotStack]:
+    with SandboxBotStack(
+        tmp_path_factory.mktemp("hostile-input"), database_url=module_database_url
+    ) as running:
         yield running
 
 

@@ -107,13 +107,19 @@ def mint(identity: LocalIdentityServer) -> str:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def traffic(
-    logs: CapturedLogs, identity: LocalIdentityServer, tmp_path_factory: pytest.TempPathFactory
+    logs: CapturedLogs,
+    identity: LocalIdentityServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    module_database_url: str | None,
 ) -> AsyncIterator[Traffic]:
     """The bot, after the forged-token battery, a valid message and a valid card click."""
     JwtTokenExtractor.metadataCache.clear()
     minted: list[str] = []
     data_dir = tmp_path_factory.mktemp("log-hygiene")
-    async with running_bot(data_dir, production=True, **bot_settings(identity)) as url:
+    settings = bot_settings(identity)
+    if module_database_url:
+        settings["database_url"] = module_database_url
+    async with running_bot(data_dir, production=True, **settings) as url:
         for case in sorted(FORGERIES):
             token = FORGERIES[case](identity)
             if token is not None:

@@ -23,7 +23,9 @@ Several conftests may import these; they share one server (reference-counted).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import os
 import pwd
@@ -34,9 +36,9 @@ import subprocess
 import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import inspect, text
@@ -52,6 +54,8 @@ BIN_DIR_ENV = "POSTGRES_BIN_DIR"
 SERVER_OS_USER = "postgres"
 SUPERUSER = "postgres"
 START_TIMEOUT_SECONDS = 30
+
+T = TypeVar("T")
 
 _NAME_OK = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -411,3 +415,31 @@ async def any_migrated_database_url(request: pytest.FixtureRequest, tmp_path: Pa
         yield url
     finally:
         await _migrated.give_back(server_url, url)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ],
+)
+def module_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """For a bot that runs for a whole module: ``None`` (its default SQLite file in its data folder) and,
+    as a second case, a new, empty PostgreSQL database (the bot migrates it at start), dropped after."""
+    if request.param == "sqlite":
+        yield None
+        return
+    server_url: str = request.getfixturevalue("postgres_url")
+    url = _on_own_loop(create_database(server_url))
+    try:
+        yield url
+    finally:
+        _on_own_loop(drop_database(url))
+
+
+def _on_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end on a new loop in another thread, leaving this thread's event loop alone
+    (pytest-asyncio's module-scoped loops live there)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()

@@ -23,10 +23,11 @@ from tests.support.playground import AppThread
 class ProductStack:
     """``with ProductStack(tmp) as stack:`` -> ``stack.bot_endpoint``, ``stack.sandbox.tenant``."""
 
-    def __init__(self, data_dir: Path, **settings: Any) -> None:
+    def __init__(self, data_dir: Path, *, database_url: str | None = None, **settings: Any) -> None:
+        """``database_url``: the bot's database; None, its default SQLite file in ``data_dir``."""
         self.data_dir = data_dir
         self.sandbox = SandboxThread()
-        self._settings = settings
+        self._settings = settings if database_url is None else {**settings, "database_url": database_url}
         self._bot: AppThread | None = None
         #: The bot's settings once started (its database URL, data folder, ports).
         self.settings: Settings | None = None
