@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 if TYPE_CHECKING:
     from provisioning.bulk import ImportResult
@@ -276,10 +276,13 @@ def accounts_list(
         return rows
 
     rows = _run(read)
-    table = Table("UPN", "Contractor", "Vendor", "Sponsor", "Licenses", "Segment", "Ends", "State")
+    table = Table("Contractor", "Vendor", "Sponsor", "Licenses", "Segment", "Ends", "State")
+    # An admin copies UPNs from here: the other columns are shortened first, never the UPN.
+    widest = max((len(row[0]) for row in rows), default=3)
+    table.columns.insert(0, Column("UPN", no_wrap=True, min_width=widest))
     for row in rows:
         table.add_row(*row)
-    out.print(table)
+    Console().print(table)  # sized now (COLUMNS or the terminal), not when the module was imported
     err.print(f"{len(rows)} account(s)", markup=False, highlight=False)
 
 

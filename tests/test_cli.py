@@ -204,6 +204,17 @@ async def test_accounts_list_shows_a_provisioned_account(pipeline: Pipeline) -> 
     assert "1 account(s)" in result.stderr
 
 
+async def test_a_narrow_terminal_shortens_the_other_columns_never_the_upn(pipeline: Pipeline) -> None:  # noqa: F811
+    stored = await pipeline.approved()
+    await pipeline.runner().provision(stored.request.number)
+    url = str(pipeline.database.engine.url)
+    result = await asyncio.to_thread(
+        runner.invoke, app, ["accounts", "list", "--database-url", url], env={"COLUMNS": "50"}
+    )
+    assert result.exit_code == 0, result.output
+    assert stored.plan.upn in result.stdout
+
+
 async def test_accounts_list_filters_by_vendor(pipeline: Pipeline) -> None:  # noqa: F811
     stored = await pipeline.approved()
     await pipeline.runner().provision(stored.request.number)
