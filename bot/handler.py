@@ -24,6 +24,7 @@ from botbuilder.schema import (
     Attachment,
     ChannelAccount,
 )
+from msrest.serialization import Model
 
 from bot.approvals import ApprovalDesk, Clicker
 from bot.bulk_desk import BulkDesk
@@ -71,19 +72,53 @@ def card_attachment(card: CardDict) -> Attachment:
     return Attachment(content_type=ADAPTIVE_CARD, content=card)
 
 
+class InvokeResponseBody(Model):
+    """An ``adaptiveCard/action`` response body that is already JSON: the same JSON as botbuilder's
+    ``AdaptiveCardInvokeResponse``, without serialising the card field by field.
+
+    ``CloudAdapter`` writes ``serializer_helper(invoke_response.body)``, an msrest ``Serializer``, which
+    refuses a plain dict (FACTS.md: ``'dict' object has no attribute 'is_xml_model'``) and walks every
+    value of an ``AdaptiveCardInvokeResponse``'s card (~1.5 ms for a wizard step). msrest copies a
+    model's ``additional_properties`` into the output as they are, so this model is that dict and
+    nothing else. ``TurnContext`` deep-copies the activity carrying it; the body is built for one
+    response and never changed afterwards, so the copy shares it instead of copying the card.
+    """
+
+    # Declared on msrest's Model as an instance attribute, so no ClassVar here; never mutated.
+    _attribute_map = {"additional_properties": {"key": "", "type": "{object}"}}  # noqa: RUF012
+
+    def __init__(self, *, status_code: int, content_type: str, value: dict[str, Any]) -> None:
+        """The body ``{"statusCode": ..., "type": content_type, "value": ...}``, as Teams reads it."""
+        super().__init__()  # type: ignore[no-untyped-call]  # msrest's Model.__init__ is untyped
+        self.additional_properties: dict[str, Any] = {
+            "statusCode": int(status_code),
+            "type": content_type,
+            "value": value,
+        }
+
+    @property
+    def json(self) -> dict[str, Any]:
+        """The body as sent."""
+        return self.additional_properties
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> InvokeResponseBody:
+        return self
+
+
 def card_invoke_response(card: CardDict) -> InvokeResponse:
     """The invoke answer that replaces the clicked card (FACTS.md: never a plain dict body)."""
     return InvokeResponse(
         status=HTTPStatus.OK,
-        body=AdaptiveCardInvokeResponse(status_code=HTTPStatus.OK, type=ADAPTIVE_CARD, value=card),
+        body=InvokeResponseBody(status_code=HTTPStatus.OK, content_type=ADAPTIVE_CARD, value=card),
     )
 
 
 def error_invoke_response(status: HTTPStatus, code: str, message: str) -> InvokeResponse:
+    """An ``application/vnd.microsoft.error`` answer: Teams shows ``message``, the card stays."""
     return InvokeResponse(
         status=status,
-        body=AdaptiveCardInvokeResponse(
-            status_code=status, type=ERROR_TYPE, value={"code": code, "message": message}
+        body=InvokeResponseBody(
+            status_code=status, content_type=ERROR_TYPE, value={"code": code, "message": message}
         ),
     )
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Final, Protocol, TypeVar
 
@@ -98,6 +99,11 @@ OnSubmitted = Callable[[int], Awaitable[str | None]]
 
 DEFAULT_VENDOR_ACCOUNTS_GROUP_NAME: Final = "Vendor service accounts"
 DEFAULT_DIRECTORY_TIMEOUT_SECONDS: Final = 5.0
+#: How long a requester's sign-in address (the sponsor prefilled on the Access step) is reused before it
+#: is looked up again. Only a default: the Access step checks whatever sponsor is sent in the directory.
+DEFAULT_REQUESTER_UPN_TTL: Final = timedelta(minutes=10)
+#: Requesters whose address is remembered at most (the oldest is forgotten first).
+_MAX_REMEMBERED_REQUESTERS: Final = 1024
 # build_plan needs a request number before the database allocates one; the review shows no number.
 _PROVISIONAL_NUMBER: Final = 1
 _EMPLOYEE_ID_BEFORE_SUBMISSION: Final = "The request id, given on submission"
@@ -267,6 +273,7 @@ class WizardService:
         may_request: Callable[[str], Awaitable[bool]] | None = None,
         clock: Callable[[], datetime] = utc_now,
         directory_timeout_seconds: float = DEFAULT_DIRECTORY_TIMEOUT_SECONDS,
+        requester_upn_ttl: timedelta = DEFAULT_REQUESTER_UPN_TTL,
     ) -> None:
         """Build the service.
 
@@ -274,6 +281,7 @@ class WizardService:
         ``marks`` makes a wizard's submission happen once even across bot instances (a re-sent invoke);
         ``may_request`` re-checks at submission that the requester is still in the requesters group.
         ``directory_timeout_seconds`` bounds each directory look-up a click makes (Teams waits ~15 s).
+        ``requester_upn_ttl``: how long the default sponsor of a requester is reused without a look-up.
         """
         self._config = config
         self._catalog = catalog
@@ -293,6 +301,9 @@ class WizardService:
         self._clock = clock
         self._directory_timeout = directory_timeout_seconds
         self._countries = tuple(ChoiceOption(code, name) for code, name in country_choices())
+        self._requester_upn_ttl = requester_upn_ttl
+        # Requester object id (lower case) -> (when looked up, sign-in address).
+        self._requester_upns: OrderedDict[str, tuple[datetime, str]] = OrderedDict()
 
     # ------------------------------------------------------------------------------------ choices
 
@@ -334,12 +345,25 @@ class WizardService:
         return BarriersOptions(segments=segments, ib_license=_sku_view(candidate.part_number, candidate))
 
     async def default_sponsor(self, requester: Requester) -> str:
-        """The requester's sign-in address ("" when the directory cannot say)."""
+        """The requester's sign-in address ("" when the directory cannot say).
+
+        Looked up once per ``requester_upn_ttl`` for each requester: every wizard's first Next needs it,
+        and a directory call there holds the click up (the answer is only a default, checked later).
+        """
+        key = requester.aad_object_id.lower()
+        now = self._clock()
+        remembered = self._requester_upns.get(key)
+        if remembered is not None and now - remembered[0] < self._requester_upn_ttl:
+            return remembered[1]
         try:
             user = await self._within_budget(self._directory.get_user(requester.aad_object_id))
         except (GraphError, TimeoutError) as err:
             log.info("could not look up the requester", extra={"error_code": _code_of(err)})
             return ""
+        self._requester_upns.pop(key, None)
+        self._requester_upns[key] = (now, user.user_principal_name)
+        while len(self._requester_upns) > _MAX_REMEMBERED_REQUESTERS:
+            self._requester_upns.popitem(last=False)
         return user.user_principal_name
 
     # ------------------------------------------------------------------------------------ checks

@@ -33,6 +33,10 @@ _WHITESPACE = re.compile(r"\s+")
 _TEMPLATE_OPEN = re.compile(r"\{(?=\{)")
 _ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
 _WORD_JOINER = "\u2060"
+# Text that the full path below would change: anything outside printable ASCII, markup and entity
+# characters, template braces, and spaces that would be folded or stripped. Text without any of these
+# (most names, every country) comes back unchanged, so it skips the per-character loop.
+_NEEDS_CLEANING = re.compile(r"[^ -~]|[<>&]|\{\{|  |^ | $")
 
 
 def safe_text(value: str, limit: int = DEFAULT_LIMIT) -> str:
@@ -46,6 +50,13 @@ def safe_text(value: str, limit: int = DEFAULT_LIMIT) -> str:
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
+    if len(value) <= limit and _NEEDS_CLEANING.search(value) is None:
+        return value
+    return _clean(value, limit)
+
+
+def _clean(value: str, limit: int) -> str:
+    """The full cleaning of :func:`safe_text` (which skips it for text this would return unchanged)."""
     text = unicodedata.normalize("NFC", value)
     text = "".join(
         " " if char in "\t\n\r\v\f" else char

@@ -10,6 +10,7 @@ the truth: Back shows the previous step as saved.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from microsoft_teams.cards import CardElement, Choice, ChoiceSetInput, DateInput, TextInput
 from microsoft_teams.cards.core import Action, ChoiceSetInputStyle, InputTextStyle
@@ -394,7 +395,7 @@ def _choice_input(
     element = ChoiceSetInput(
         id=input_id.value,
         label=label,
-        choices=[Choice(title=safe_text(option.title), value=option.value) for option in options],
+        choices=_choices(tuple(options)),
         value=value if value in values else None,
         style=style,
         placeholder=placeholder,
@@ -406,6 +407,17 @@ def _choice_input(
         spacing="Medium",
     )
     return [element, *_error_lines(errors, input_id)]
+
+
+@lru_cache(maxsize=32)
+def _choices(options: tuple[ChoiceOption, ...]) -> list[Choice]:
+    """The choices of a choice set, built once per distinct option list.
+
+    The Contractor step offers every country (249), re-rendered on each Back and ``onboard``; their
+    titles never change. The models are shared between cards: nothing changes a ``Choice`` after it is
+    built, and the card's own list is a copy (pydantic validates the field into a new list).
+    """
+    return [Choice(title=safe_text(option.title), value=option.value) for option in options]
 
 
 def _seats_phrase(seats: SkuSeats) -> str:

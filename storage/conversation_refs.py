@@ -101,8 +101,8 @@ class ConversationRefs:
                 "updated_at": now,
             },
         ).returning(*_COLUMNS)
-        async with self._db.transaction(write=True) as conn:
-            row = (await conn.execute(statement)).one()
+        # Every message in a 1:1 chat saves its reference: on SQLite this runs without a thread hop.
+        row = await self._db.run_transaction(lambda conn: conn.execute(statement).one())
         return _record(row)
 
     async def get(self, name: str) -> StoredConversationRef | None:

@@ -2,29 +2,40 @@
 
 SQLite (the default, a file under ``data/``) runs through aiosqlite with WAL, foreign keys on and a busy
 timeout; write transactions start with ``BEGIN IMMEDIATE`` so two writers queue on the lock instead of
-failing half-way. PostgreSQL runs through asyncpg; migrations there take an advisory lock so several
-instances starting together apply them once.
+failing half-way. Writers of this process queue first on an asyncio lock (SQLite admits one writer at a
+time anyway, and its busy handler waits by sleeping up to 100 ms at a time), so only another process
+(the CLI) ever makes a writer wait inside SQLite. Each aiosqlite connection is a thread: SQLite gets a
+small fixed pool. PostgreSQL runs through asyncpg with a larger pool; migrations there take an advisory
+lock so several instances starting together apply them once.
+
+Short transactions written as plain functions of a connection (:meth:`Database.run_transaction`, used for
+bot state on every turn) run on SQLite without any thread: a SQLite statement on a local file takes
+microseconds, while each aiosqlite call is a hop to its thread and back (about nine per transaction)
+that lets every other turn's work in before this one goes on. Such a transaction never waits on the
+event loop: if another process holds the database, it runs through aiosqlite instead and waits there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from storage.errors import DatabaseUnavailableError
 
@@ -32,6 +43,8 @@ if TYPE_CHECKING:
     from settings import Settings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -41,6 +54,14 @@ MIGRATION_LOCK_KEY = 0x766F626D696772
 
 #: Execution option read by the SQLite ``begin`` hook: which ``BEGIN`` to emit.
 _SQLITE_BEGIN_OPTION = "storage_sqlite_begin"
+
+#: Connections (each an aiosqlite thread) kept for SQLite. Writers take turns on the write lock, so one
+#: writer and a few readers at a time is all SQLite can use; a fixed pool never opens and closes
+#: connections (and threads) under load, and more concurrent transactions queue for a connection.
+SQLITE_POOL_SIZE = 3
+#: How long a SQLite writer waits for the write lock (this process's, then SQLite's own), and any SQLite
+#: transaction for a pooled connection, before it fails.
+DEFAULT_SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -101,18 +122,33 @@ class Database:
     ``AuditLog``, ...) take it as their only dependency besides a clock.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, busy_timeout_seconds: float = DEFAULT_SQLITE_BUSY_TIMEOUT_SECONDS
+    ) -> None:
         """Wrap an engine made by :meth:`build`; use :meth:`connect` instead."""
         self._engine = engine
+        self._busy_timeout = busy_timeout_seconds
+        # SQLite only: this process's writers queue here, in order, before BEGIN IMMEDIATE.
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # SQLite only: the thread-free connection of run_transaction, opened on first use.
+        self._direct: _DirectSqlite | None = None
+        self._direct_opening: asyncio.Lock | None = None
 
     @classmethod
     def build(
-        cls, url: str | URL, *, echo: bool = False, sqlite_busy_timeout_seconds: float = 30.0
+        cls,
+        url: str | URL,
+        *,
+        echo: bool = False,
+        sqlite_busy_timeout_seconds: float = DEFAULT_SQLITE_BUSY_TIMEOUT_SECONDS,
     ) -> Database:
         """Build the engine for ``url`` without connecting (a SQLite file's folder is created)."""
         parsed = normalize_url(url)
         if parsed.get_backend_name() == "sqlite":
-            return cls(_sqlite_engine(parsed, echo=echo, busy_timeout=sqlite_busy_timeout_seconds))
+            return cls(
+                _sqlite_engine(parsed, echo=echo, busy_timeout=sqlite_busy_timeout_seconds),
+                busy_timeout_seconds=sqlite_busy_timeout_seconds,
+            )
         engine = create_async_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
         return cls(engine)
 
@@ -123,6 +159,9 @@ class Database:
         try:
             async with database._engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
+            if database._write_lock is not None:
+                # Open run_transaction's connection now, not in the first turn that needs it.
+                await database._direct_connection()
         except Exception as err:
             await database.close()
             raise DatabaseUnavailableError(
@@ -169,13 +208,106 @@ class Database:
 
         ``write=True`` on SQLite takes the write lock at BEGIN (``BEGIN IMMEDIATE``), so a read-then-write
         transaction cannot fail at its first write because another writer slipped in; it waits up to the
-        busy timeout instead. ``write=False`` is for read-only work (readers never block in WAL mode).
+        busy timeout instead (first for this process's other writers, then for another process's), and
+        then fails as a busy SQLite does (``sqlalchemy.exc.OperationalError``, "database is locked").
+        ``write=False`` is for read-only work (readers never block in WAL mode).
         """
+        if self._write_lock is not None and write:
+            async with self._sqlite_writer(), self._sqlite_transaction("IMMEDIATE") as conn:
+                yield conn
+        elif self._write_lock is not None:
+            async with self._sqlite_transaction("DEFERRED") as conn:
+                yield conn
+        else:
+            async with self._engine.connect() as conn, conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def _sqlite_transaction(self, begin: str) -> AsyncIterator[AsyncConnection]:
         async with self._engine.connect() as conn:
-            if self.dialect_name == "sqlite":
-                await conn.execution_options(**{_SQLITE_BEGIN_OPTION: "IMMEDIATE" if write else "DEFERRED"})
+            await conn.execution_options(**{_SQLITE_BEGIN_OPTION: begin})
             async with conn.begin():
                 yield conn
+
+    @asynccontextmanager
+    async def _sqlite_writer(self) -> AsyncIterator[None]:
+        """Hold this process's SQLite write lock, waiting at most the busy timeout for it."""
+        assert self._write_lock is not None
+        try:
+            async with asyncio.timeout(self._busy_timeout):
+                await self._write_lock.acquire()
+        except TimeoutError:
+            # What SQLite's own busy handler raises after the same wait, so callers see one error.
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            ) from None
+        try:
+            yield
+        finally:
+            self._write_lock.release()
+
+    async def run_transaction(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
+        """Run ``work`` in one transaction and return what it returns (commit, or rollback if it raises).
+
+        ``work`` executes statements synchronously on the SQLAlchemy ``Connection`` it is given and does
+        nothing else: on SQLite it may be run a second time (below), and on SQLite it runs on the event
+        loop's thread, so it must be a few short statements. ``write`` is as for :meth:`transaction`.
+
+        SQLite: the statements go straight to a plain ``sqlite3`` connection, with no thread hop and no
+        suspension while this process's write lock is free; if another process holds the database (the
+        connection does not wait: busy timeout 0), the attempt is rolled back and ``work`` runs again
+        through aiosqlite, waiting up to the busy timeout off the event loop. PostgreSQL: ``work`` runs in
+        :meth:`transaction` through ``run_sync``.
+        """
+        if self._write_lock is None:
+            async with self.transaction(write=write) as conn:
+                return await conn.run_sync(work)
+        begin = "IMMEDIATE" if write else "DEFERRED"
+        direct = await self._direct_connection()
+        if direct is not None and not (write and self._write_lock.locked()):
+            # Nothing suspends from here to the commit, so no other transaction of this process can run
+            # meanwhile and a writer need not take the lock: queueing on it behind waiters already woken
+            # but not yet resumed would cost a round of the event loop for nothing.
+            try:
+                return direct.run(work, begin)
+            except OperationalError as err:
+                if not _is_busy(err):
+                    raise
+                log.debug("SQLite is busy in another process; waiting through aiosqlite")
+                direct = None
+        if write:
+            async with self._sqlite_writer():
+                return await self._run_sqlite(work, begin, direct)
+        return await self._run_sqlite(work, begin, None)
+
+    async def _run_sqlite(
+        self, work: Callable[[Connection], T], begin: str, direct: _DirectSqlite | None
+    ) -> T:
+        """``work`` on ``direct`` if given and SQLite is free, else through aiosqlite (waits if busy)."""
+        if direct is not None:
+            try:
+                return direct.run(work, begin)
+            except OperationalError as err:
+                if not _is_busy(err):
+                    raise
+        async with self._sqlite_transaction(begin) as conn:
+            return await conn.run_sync(work)
+
+    async def _direct_connection(self) -> _DirectSqlite | None:
+        """The thread-free connection, opened (off the event loop) on first use; None on another thread."""
+        if self._direct is None or not self._direct.usable:
+            if self._direct_opening is None:
+                self._direct_opening = asyncio.Lock()
+            async with self._direct_opening:
+                if self._direct is not None and not self._direct.usable:
+                    self._direct.close()
+                    self._direct = None
+                if self._direct is None:
+                    direct = _DirectSqlite(self._engine.url, busy_timeout=self._busy_timeout)
+                    await asyncio.to_thread(direct.open)
+                    self._direct = direct
+        # sqlite3 connections must not be shared between threads that may run at the same time.
+        return self._direct if self._direct.thread == threading.get_ident() else None
 
     async def ping(self, timeout_seconds: float = 2.0) -> bool:
         """Whether the database answers ``SELECT 1`` within the timeout (for ``/healthz``); never raises."""
@@ -214,6 +346,9 @@ class Database:
 
     async def close(self) -> None:
         """Close every pooled connection. The object is unusable afterwards."""
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
         await self._engine.dispose()
 
 
@@ -231,7 +366,14 @@ def _sqlite_engine(url: URL, *, echo: bool, busy_timeout: float) -> AsyncEngine:
     database = url.database or ""
     if not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": busy_timeout})
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        connect_args={"timeout": busy_timeout},
+        pool_size=SQLITE_POOL_SIZE,
+        max_overflow=0,
+        pool_timeout=busy_timeout,
+    )
     busy_ms = int(busy_timeout * 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -250,9 +392,87 @@ def _sqlite_engine(url: URL, *, echo: bool, busy_timeout: float) -> AsyncEngine:
         finally:
             cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        mode: Any = conn.get_execution_options().get(_SQLITE_BEGIN_OPTION, "DEFERRED")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
-
+    event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
     return engine
+
+
+class _DirectSqlite:
+    """The ``sqlite3`` connection of :meth:`Database.run_transaction` (through a synchronous engine).
+
+    Used only on the thread that first asked for it (the event loop's), one whole transaction at a time:
+    :meth:`run` never suspends, so no other transaction can start on it half-way. Its busy timeout is 0:
+    it never waits for a lock on the event loop (the caller falls back to aiosqlite instead).
+    """
+
+    def __init__(self, url: URL, *, busy_timeout: float) -> None:
+        self._busy_ms = int(busy_timeout * 1000)
+        self._engine: Engine = create_engine(
+            url.set(drivername="sqlite+pysqlite"),
+            poolclass=StaticPool,
+            # Opened on a worker thread (open), used on the event loop's thread afterwards.
+            connect_args={"check_same_thread": False, "timeout": 0},
+        )
+        self.thread = threading.get_ident()
+        event.listen(self._engine, "connect", self._on_connect)
+        self._conn: Connection | None = None
+        self._raw: Any = None
+
+    def open(self) -> None:
+        """Open the connection and apply the pragmas (run this off the event loop: it may wait)."""
+        self._conn = self._engine.connect()
+        # BEGIN goes straight to sqlite3 (SQLAlchemy's own BEGIN is a no-op for pysqlite); SQLAlchemy's
+        # commit and rollback end it (sqlite3 issues COMMIT/ROLLBACK when a transaction is open).
+        self._raw = self._conn.connection.driver_connection
+
+    @property
+    def usable(self) -> bool:
+        """Whether the connection is open and valid (SQLAlchemy invalidates it after a fatal error)."""
+        return self._conn is not None and not self._conn.closed and not self._conn.invalidated
+
+    def run(self, work: Callable[[Connection], T], begin: str) -> T:
+        """``work`` in one transaction, ``BEGIN IMMEDIATE`` or ``BEGIN``; busy is an ``OperationalError``."""
+        conn = self._conn
+        assert conn is not None, "open() first"
+        try:
+            with conn.begin():
+                try:
+                    self._raw.execute("BEGIN IMMEDIATE" if begin == "IMMEDIATE" else "BEGIN")
+                except sqlite3.OperationalError as err:
+                    raise OperationalError("BEGIN", None, err) from err
+                return work(conn)
+        finally:
+            # Whatever went wrong (a failed COMMIT included), never leave a transaction open on SQLite.
+            if self._raw.in_transaction:
+                self._raw.rollback()
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._engine.dispose()
+
+    def _on_connect(self, dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # Same pragmas as the aiosqlite connections; the switch to WAL (a no-op once the file is in WAL
+            # mode) may wait for a concurrent opener, which is why this runs on a worker thread.
+            cursor.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA busy_timeout = 0")
+        finally:
+            cursor.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    mode: Any = conn.get_execution_options().get(_SQLITE_BEGIN_OPTION, "DEFERRED")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+
+def _is_busy(err: OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (SQLITE_BUSY or SQLITE_LOCKED)."""
+    code = getattr(err.orig, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

@@ -20,8 +20,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Update, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import dialect_insert
@@ -202,9 +203,14 @@ class JobQueue:
             )
             .returning(*_COLUMNS)
         )
-        async with self._db.transaction(write=True) as conn:
-            await self._bury_exhausted(conn, now)
-            row = (await conn.execute(claim)).first()
+        bury = self._bury_exhausted(now)
+
+        def claim_next(conn: Connection) -> Row[Any] | None:
+            conn.execute(bury)
+            return conn.execute(claim).first()
+
+        # The worker polls twice a second: on SQLite this runs without a thread hop (run_transaction).
+        row = await self._db.run_transaction(claim_next)
         return None if row is None else _job(row)
 
     async def heartbeat(self, job_id: int, worker_id: str, lease_seconds: float) -> Job:
@@ -323,7 +329,7 @@ class JobQueue:
         ).first()
         return None if row is None else _job(row)
 
-    async def _bury_exhausted(self, conn: AsyncConnection, now: datetime) -> None:
+    def _bury_exhausted(self, now: datetime) -> Update:
         """Jobs whose lease ran out on their last allowed attempt: the worker died each time, so stop."""
         exhausted = select(JobRow.id).where(
             JobRow.state == JobState.RUNNING.value,
@@ -333,7 +339,7 @@ class JobQueue:
         if self._db.is_postgresql:
             # Skip rows another claimer is burying right now instead of waiting on (or deadlocking with) it.
             exhausted = exhausted.with_for_update(skip_locked=True)
-        await conn.execute(
+        return (
             update(JobRow)
             .where(JobRow.id.in_(exhausted))
             .values(

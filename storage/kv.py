@@ -1,12 +1,20 @@
-"""``kv_items``: JSON documents under string keys with etag optimistic concurrency (bot state lives here)."""
+"""``kv_items``: JSON documents under string keys with etag optimistic concurrency (bot state lives here).
+
+Every turn reads and writes bot state, so each method is one :meth:`Database.run_transaction` (on SQLite
+that runs without a thread hop, see :mod:`storage.database`) of statements built once per dialect with
+bound parameters: only the values change from call to call, and SQLAlchemy reuses the compiled SQL.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, Executable, Table, bindparam, delete, select, update
 
 from storage._sql import chunks, dialect_insert, unique
 from storage.clock import Clock, utc_now
@@ -17,12 +25,49 @@ from storage.models import KvItem
 #: The etag meaning "write whatever is stored" (botbuilder's convention).
 ANY_ETAG = "*"
 
+_TABLE = cast(Table, KvItem.__table__)
+
 
 class Versioned(NamedTuple):
     """A stored value and the etag it was stored under."""
 
     value_json: str
     etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The four statements of this table for one dialect (bound parameter names start with ``p_``)."""
+
+    read: Executable
+    upsert: Executable
+    swap: Executable
+    delete: Executable
+
+
+@cache
+def _statements(dialect_name: str) -> _Statements:
+    columns = _TABLE.c
+    keys = bindparam("p_keys", expanding=True, type_=columns.key.type)
+    row: dict[str, Any] = {
+        "value_json": bindparam("p_value_json", type_=columns.value_json.type),
+        "etag": bindparam("p_new_etag", type_=columns.etag.type),
+        "updated_at": bindparam("p_updated_at", type_=columns.updated_at.type),
+    }
+    insert = dialect_insert(dialect_name, _TABLE).values(
+        key=bindparam("p_key", type_=columns.key.type), **row
+    )
+    return _Statements(
+        read=select(columns.key, columns.value_json, columns.etag).where(columns.key.in_(keys)),
+        upsert=insert.on_conflict_do_update(index_elements=[columns.key], set_=row),
+        # The etag test and the write are one statement: of several writers holding the same etag exactly
+        # one matches, on SQLite (single writer) and PostgreSQL (row lock) alike.
+        swap=update(_TABLE)
+        .where(columns.key == bindparam("p_key"), columns.etag == bindparam("p_etag"))
+        .values(**row)
+        .returning(columns.key),
+        delete=delete(_TABLE).where(columns.key.in_(keys)).returning(columns.key),
+    )
 
 
 class KeyValueStore:
@@ -40,17 +85,18 @@ class KeyValueStore:
     async def read(self, keys: Iterable[str]) -> dict[str, Versioned]:
         """Return the stored items among ``keys``; missing keys are simply absent from the result."""
         wanted = unique(keys)
-        found: dict[str, Versioned] = {}
         if not wanted:
-            return found
-        async with self._db.transaction(write=False) as conn:
+            return {}
+        statement = _statements(self._db.dialect_name).read
+
+        def read_rows(conn: Connection) -> dict[str, Versioned]:
+            found: dict[str, Versioned] = {}
             for batch in chunks(wanted):
-                rows = await conn.execute(
-                    select(KvItem.key, KvItem.value_json, KvItem.etag).where(KvItem.key.in_(batch))
-                )
-                for key, value_json, etag in rows:
+                for key, value_json, etag in conn.execute(statement, {"p_keys": batch}):
                     found[key] = Versioned(value_json, etag)
-        return found
+            return found
+
+        return await self._db.run_transaction(read_rows, write=False)
 
     async def write(self, key: str, value_json: str, etag: str | None = None) -> str:
         """Store ``value_json`` under ``key``; return the new etag.
@@ -68,47 +114,39 @@ class KeyValueStore:
         for key, (_, etag) in items.items():
             if etag == "":
                 raise ValueError(f"empty etag for key {key!r}: pass None or '*' to write unconditionally")
-        new_etags: dict[str, str] = {}
         if not items:
-            return new_etags
+            return {}
         now = self._clock()
-        async with self._db.transaction(write=True) as conn:
+        statements = _statements(self._db.dialect_name)
+
+        def write_rows(conn: Connection) -> dict[str, str]:
+            new_etags: dict[str, str] = {}
             # A fixed order of row locks: two batches over the same keys cannot deadlock on PostgreSQL.
             for key in sorted(items):
                 value_json, etag = items[key]
                 new_etag = uuid.uuid4().hex
+                values = _row(key, value_json, new_etag, now)
                 if etag is None or etag == ANY_ETAG:
-                    insert = dialect_insert(self._db.dialect_name, KvItem).values(
-                        key=key, value_json=value_json, etag=new_etag, updated_at=now
-                    )
-                    await conn.execute(
-                        insert.on_conflict_do_update(
-                            index_elements=[KvItem.key],
-                            set_={"value_json": value_json, "etag": new_etag, "updated_at": now},
-                        )
-                    )
-                else:
-                    # The etag test and the write are one statement: of several writers holding the same
-                    # etag exactly one matches, on SQLite (single writer) and PostgreSQL (row lock) alike.
-                    result = await conn.execute(
-                        update(KvItem)
-                        .where(KvItem.key == key, KvItem.etag == etag)
-                        .values(value_json=value_json, etag=new_etag, updated_at=now)
-                        .returning(KvItem.key)
-                    )
-                    if result.first() is None:
-                        raise ConcurrencyError(key, etag)
+                    conn.execute(statements.upsert, values)
+                elif conn.execute(statements.swap, {**values, "p_etag": etag}).first() is None:
+                    raise ConcurrencyError(key, etag)
                 new_etags[key] = new_etag
-        return new_etags
+            return new_etags
+
+        return await self._db.run_transaction(write_rows, write=True)
 
     async def delete(self, keys: Iterable[str]) -> int:
         """Delete ``keys`` (unknown keys are ignored); return how many items were deleted."""
         wanted = unique(keys)
-        deleted = 0
         if not wanted:
-            return deleted
-        async with self._db.transaction(write=True) as conn:
-            for batch in chunks(wanted):
-                result = await conn.execute(delete(KvItem).where(KvItem.key.in_(batch)).returning(KvItem.key))
-                deleted += len(result.all())
-        return deleted
+            return 0
+        statement = _statements(self._db.dialect_name).delete
+
+        def delete_rows(conn: Connection) -> int:
+            return sum(len(conn.execute(statement, {"p_keys": batch}).all()) for batch in chunks(wanted))
+
+        return await self._db.run_transaction(delete_rows, write=True)
+
+
+def _row(key: str, value_json: str, new_etag: str, now: datetime) -> dict[str, Any]:
+    return {"p_key": key, "p_value_json": value_json, "p_new_etag": new_etag, "p_updated_at": now}

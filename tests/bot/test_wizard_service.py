@@ -8,7 +8,7 @@ and the default onboarding configuration over ``abc.com``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,10 +20,12 @@ from dialogs.wizard_state import Requester, Sponsor, SubmitRefused, Submitted, W
 from onboarding.audit import AuditAction
 from onboarding.requests import RequestStatus
 from onboarding.segments import SegmentCatalog, load_catalog, parse_catalog
+from provisioning.directory import DirectoryUser
+from provisioning.graph import GraphGateway
 from sandbox.seed import SEGMENT_GROUP_IDS
 from settings import SANDBOX_VENDOR_ACCOUNTS_GROUP_ID
 from storage import OnceMarks
-from tests.dialogs.world import EXAMPLE_CATALOG, IB_SKUS, World, open_world
+from tests.dialogs.world import EXAMPLE_CATALOG, IB_SKUS, NOW, World, open_world
 from tests.provisioning.conftest import new_user
 
 ALICE = Requester(aad_object_id="a11ce000-0000-4000-8000-000000000001", name="Alice Requester")
@@ -31,6 +33,7 @@ ALICE_SPONSOR = Sponsor(
     aad_object_id=ALICE.aad_object_id, name="Alice Requester", upn="alice@abc.onmicrosoft.com"
 )
 ADAM_ID = "adaa0000-0000-4000-8000-000000000003"
+RITA_ID = "01da0000-0000-4000-8000-000000000002"
 CONTRACTOR = {
     InputId.VENDOR_COMPANY: "Contoso",
     InputId.FIRST_NAME: "Bob",
@@ -97,6 +100,79 @@ async def test_access_options_offer_the_configured_end_date_window(service: Wiza
 
 async def test_the_default_sponsor_is_the_requesters_sign_in_address(service: WizardService) -> None:
     assert await service.default_sponsor(ALICE) == "alice@abc.onmicrosoft.com"
+
+
+class RecordingDirectory:
+    """The real gateway, recording each ``get_user``; ``fail_next`` makes the next one time out."""
+
+    def __init__(self, gateway: GraphGateway) -> None:
+        self.gateway = gateway
+        self.get_user_calls: list[str] = []
+        self.fail_next = False
+
+    async def find_user_by_upn(self, user_principal_name: str) -> DirectoryUser | None:
+        return await self.gateway.find_user_by_upn(user_principal_name)
+
+    async def get_user(self, id_or_upn: str) -> DirectoryUser:
+        self.get_user_calls.append(id_or_upn)
+        if self.fail_next:
+            self.fail_next = False
+            raise TimeoutError
+        return await self.gateway.get_user(id_or_upn)
+
+
+class MovableClock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_the_default_sponsor_is_looked_up_once_per_requester_within_the_ttl(world: World) -> None:
+    directory = RecordingDirectory(world.gateway)
+    service = world.service(directory=directory, requester_upn_ttl=timedelta(minutes=10))
+
+    first = await service.default_sponsor(ALICE)
+    second = await service.default_sponsor(ALICE)
+
+    assert (first, second) == ("alice@abc.onmicrosoft.com", "alice@abc.onmicrosoft.com")
+    assert directory.get_user_calls == [ALICE.aad_object_id]
+
+
+async def test_the_default_sponsor_is_looked_up_again_after_the_ttl(world: World) -> None:
+    directory, clock = RecordingDirectory(world.gateway), MovableClock()
+    service = world.service(directory=directory, clock=clock, requester_upn_ttl=timedelta(minutes=10))
+    await service.default_sponsor(ALICE)
+
+    clock.now += timedelta(minutes=10)
+    await service.default_sponsor(ALICE)
+
+    assert directory.get_user_calls == [ALICE.aad_object_id, ALICE.aad_object_id]
+
+
+async def test_a_failed_requester_look_up_is_not_remembered(world: World) -> None:
+    directory = RecordingDirectory(world.gateway)
+    service = world.service(directory=directory)
+    directory.fail_next = True
+
+    failed = await service.default_sponsor(ALICE)
+    retried = await service.default_sponsor(ALICE)
+
+    assert (failed, retried) == ("", "alice@abc.onmicrosoft.com")
+    assert len(directory.get_user_calls) == 2
+
+
+async def test_each_requester_gets_their_own_default_sponsor(world: World) -> None:
+    directory = RecordingDirectory(world.gateway)
+    service = world.service(directory=directory)
+    rita = Requester(aad_object_id=RITA_ID, name="Rita Requester")
+
+    await service.default_sponsor(ALICE)
+    rita_sponsor = await service.default_sponsor(rita)
+
+    assert rita_sponsor == "rita@abc.onmicrosoft.com"
+    assert directory.get_user_calls == [ALICE.aad_object_id, RITA_ID]
 
 
 def test_countries_are_iso_codes_with_names(service: WizardService) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cards.text import ELLIPSIS, safe_text
+from cards.text import ELLIPSIS, _clean, safe_text
 
 
 def test_markdown_characters_are_kept_literally() -> None:
@@ -87,3 +87,27 @@ def test_any_input_comes_out_bounded_and_inert(value: str, limit: int) -> None:
         and (unicodedata.category(char) != "Cf" or char in allowed_format)
         for char in result
     )
+
+
+# Mostly printable ASCII, where the fast path applies, with every character it must not let through.
+_NEAR_ASCII = st.text(
+    alphabet=st.one_of(
+        st.characters(min_codepoint=0x20, max_codepoint=0x7E),
+        st.sampled_from(["<", ">", "&", "{", "}", " ", "\t", "\n", "\x7f", "\x00", "é", "\u200b", "\u202e"]),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=500)
+@given(st.one_of(_NEAR_ASCII, st.text()), st.integers(min_value=1, max_value=80))
+def test_the_fast_path_returns_exactly_what_the_full_cleaning_returns(value: str, limit: int) -> None:
+    assert safe_text(value, limit) == _clean(value, limit)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Zoë", "a  b", " a", "a ", "a\tb", "{{x", "a<b", "a>b", "AT&amp;T", "x\x7f", "x" * 201],
+)
+def test_text_at_the_edge_of_the_fast_path_comes_out_as_the_full_cleaning_makes_it(value: str) -> None:
+    assert safe_text(value) == _clean(value, 200)

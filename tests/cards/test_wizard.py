@@ -9,6 +9,7 @@ import pycountry
 
 from cards import wizard
 from cards.actions import InputId, Verb, WizardStep, parse_action
+from cards.text import safe_text
 from cards.views import ChoiceOption, FieldError, SubmittedView, WizardStepView
 from tests.cards import samples, walk
 
@@ -262,3 +263,39 @@ def test_contractor_step_with_every_country_fits_in_a_teams_message() -> None:
     content = wizard.wizard_card(samples.contractor_view(countries=every_country))
     assert len(walk.inputs(content)["usageLocation"]["choices"]) == len(every_country)
     assert len(json.dumps(content, ensure_ascii=False).encode()) < 28_000
+
+
+def test_a_choice_list_rendered_again_gives_the_same_card() -> None:
+    view = samples.contractor_view()
+    assert wizard.wizard_card(view) == wizard.wizard_card(view)
+
+
+def test_equal_option_lists_in_different_objects_give_the_same_choices() -> None:
+    # samples.countries() builds a new tuple of new options on each call.
+    first = samples.contractor_view(countries=samples.countries())
+    second = samples.contractor_view(countries=samples.countries())
+    assert walk.inputs(wizard.wizard_card(first)) == walk.inputs(wizard.wizard_card(second))
+
+
+def test_a_changed_option_list_is_rendered_with_its_own_titles() -> None:
+    wizard.wizard_card(samples.contractor_view())
+    renamed = (ChoiceOption("DE", "Deutschland"), ChoiceOption("FR", "France"))
+    element = walk.inputs(wizard.wizard_card(samples.contractor_view(countries=renamed)))["usageLocation"]
+    assert [(choice["value"], choice["title"]) for choice in element["choices"]] == [
+        ("DE", "Deutschland"),
+        ("FR", "France"),
+    ]
+
+
+def test_changing_one_cards_json_leaves_the_next_card_alone() -> None:
+    view = samples.contractor_view()
+    first = wizard.wizard_card(view)
+    walk.inputs(first)["usageLocation"]["choices"][0]["title"] = "changed"
+    element = walk.inputs(wizard.wizard_card(view))["usageLocation"]
+    assert element["choices"][0]["title"] == "Germany"
+
+
+def test_choice_titles_still_go_through_safe_text() -> None:
+    hostile = (ChoiceOption("XX", "<at>Adam</at> {{DATE(2017-02-14T06:08:39Z, SHORT)}}"),)
+    element = walk.inputs(wizard.wizard_card(samples.contractor_view(countries=hostile)))["usageLocation"]
+    assert element["choices"][0]["title"] == safe_text(hostile[0].title)
