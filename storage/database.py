@@ -378,19 +378,7 @@ def _sqlite_engine(url: URL, *, echo: bool, busy_timeout: float) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-        # Let SQLAlchemy emit BEGIN itself (below): sqlite3's implicit transactions would skip BEGIN for
-        # SELECT and DDL, breaking read-then-write atomicity and transactional migrations.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            # busy_timeout first, so switching to WAL waits for a concurrent opener instead of failing.
-            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            # NORMAL is durable across application crashes in WAL mode, and much faster than FULL.
-            cursor.execute("PRAGMA synchronous = NORMAL")
-        finally:
-            cursor.close()
+        _prepare_sqlite_connection(dbapi_connection, busy_ms=busy_ms)
 
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
     return engine
@@ -453,18 +441,30 @@ class _DirectSqlite:
         self._engine.dispose()
 
     def _on_connect(self, dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            # Same pragmas as the aiosqlite connections; the switch to WAL (a no-op once the file is in WAL
-            # mode) may wait for a concurrent opener, which is why this runs on a worker thread.
-            cursor.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.execute("PRAGMA busy_timeout = 0")
-        finally:
-            cursor.close()
+        # The switch to WAL (a no-op once the file is in WAL mode) may wait for a concurrent opener, which
+        # is why this runs on a worker thread; afterwards the connection never waits (busy timeout 0).
+        _prepare_sqlite_connection(dbapi_connection, busy_ms=self._busy_ms, then_busy_ms=0)
+
+
+def _prepare_sqlite_connection(
+    dbapi_connection: DBAPIConnection, *, busy_ms: int, then_busy_ms: int | None = None
+) -> None:
+    """The pragmas every SQLite connection of ours gets; ``then_busy_ms``: the busy timeout after them."""
+    # Let SQLAlchemy emit BEGIN itself (see _on_sqlite_begin): sqlite3's implicit transactions would skip
+    # BEGIN for SELECT and DDL, breaking read-then-write atomicity and transactional migrations.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # busy_timeout first, so switching to WAL waits for a concurrent opener instead of failing.
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        # NORMAL is durable across application crashes in WAL mode, and much faster than FULL.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        if then_busy_ms is not None:
+            cursor.execute(f"PRAGMA busy_timeout = {int(then_busy_ms)}")
+    finally:
+        cursor.close()
 
 
 def _on_sqlite_begin(conn: Connection) -> None:
