@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
@@ -307,38 +307,55 @@ class LifecycleDesk:
 
     async def offboard(self, clicker: Clicker, payload: LifecycleOffboardPayload) -> CardContent:
         """Offboard now (enqueue the run), or ask an approver when configured."""
-        account, refusal = await self._account_for(clicker, payload.upn)
-        if account is None:
-            return refusal
-        person = _person(clicker)
-        if account.state != AccountState.ACTIVE.value:
-            return self._card(account, "This account is already being offboarded or is offboarded.")
-        is_admin = await self._roles.has_role(clicker.aad_object_id, Role.ADMINISTRATOR)
-        if needs_approval(LifecycleAction.OFFBOARD, self._policy, is_administrator=is_admin):
-            return await self._ask_approval(account, person, LifecycleAction.OFFBOARD)
-        await self._enqueue_offboard(account, person)
-        return self._card(
-            account,
-            "Offboarding started: sign-in is blocked first, then sessions, licenses and groups. "
-            "I'll tell you here when it is done.",
-            may_act=False,
+        return await self._act_now_or_ask(
+            clicker,
+            payload.upn,
+            LifecycleAction.OFFBOARD,
+            inactive="This account is already being offboarded or is offboarded.",
+            enqueue=self._enqueue_offboard,
+            started=(
+                "Offboarding started: sign-in is blocked first, then sessions, licenses and groups. "
+                "I'll tell you here when it is done."
+            ),
+            may_act_after=False,
         )
 
     async def reset_password(self, clicker: Clicker, payload: LifecycleResetPasswordPayload) -> CardContent:
         """A new temporary password (revealed once, to the clicker), or ask an approver when configured."""
-        account, refusal = await self._account_for(clicker, payload.upn)
+        return await self._act_now_or_ask(
+            clicker,
+            payload.upn,
+            LifecycleAction.RESET_PASSWORD,
+            inactive="This account is not active, so its password cannot be reset.",
+            enqueue=self._enqueue_reset,
+            started="A new temporary password is being set. I'll send you the Reveal button here.",
+            may_act_after=True,
+        )
+
+    async def _act_now_or_ask(
+        self,
+        clicker: Clicker,
+        upn: str,
+        action: LifecycleAction,
+        *,
+        inactive: str,
+        enqueue: Callable[[ServiceAccount, Person], Awaitable[None]],
+        started: str,
+        may_act_after: bool,
+    ) -> CardContent:
+        """An action on an active account: carried out (enqueued) at once, or an approval request when the
+        policy wants one for this clicker (``needs_approval``)."""
+        account, refusal = await self._account_for(clicker, upn)
         if account is None:
             return refusal
-        person = _person(clicker)
         if account.state != AccountState.ACTIVE.value:
-            return self._card(account, "This account is not active, so its password cannot be reset.")
+            return self._card(account, inactive)
+        person = _person(clicker)
         is_admin = await self._roles.has_role(clicker.aad_object_id, Role.ADMINISTRATOR)
-        if needs_approval(LifecycleAction.RESET_PASSWORD, self._policy, is_administrator=is_admin):
-            return await self._ask_approval(account, person, LifecycleAction.RESET_PASSWORD)
-        await self._enqueue_reset(account, person)
-        return self._card(
-            account, "A new temporary password is being set. I'll send you the Reveal button here."
-        )
+        if needs_approval(action, self._policy, is_administrator=is_admin):
+            return await self._ask_approval(account, person, action)
+        await enqueue(account, person)
+        return self._card(account, started, may_act=may_act_after)
 
     async def approve(self, clicker: Clicker, payload: LifecycleApprovePayload) -> CardContent:
         """An approver approves a lifecycle request; the action is carried out in the background."""
