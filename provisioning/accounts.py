@@ -7,16 +7,19 @@ Shared by the single-request runner (:mod:`provisioning.runner`) and the bulk ru
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Final
 
 from pydantic import SecretStr
 
 from onboarding.licensing import SeatCount
 from onboarding.plan import ProvisioningPlan
+from onboarding.requests import OnboardingRequest
 from provisioning.directory import NewUser, SkuSeats
 from provisioning.errors import InvalidRequest
+from storage.accounts import AccountState, ServiceAccount
 
-__all__ = ["is_password_refusal", "new_user", "seat_count", "unsupported_attributes"]
+__all__ = ["is_password_refusal", "new_user", "seat_count", "service_account", "unsupported_attributes"]
 
 # Graph's text for a password the policy refuses: "The specified password does not comply with password
 # complexity requirements." Matched on the message because Graph gives it no code of its own.
@@ -78,4 +81,25 @@ def new_user(plan: ProvisioningPlan, password: SecretStr) -> NewUser:
         extension_attributes=extensions,
         employee_leave_date_time=plan.employee_leave_at,
         force_change_password_next_sign_in=True,
+    )
+
+
+def service_account(
+    request: OnboardingRequest, plan: ProvisioningPlan, *, number: int, user_id: str, created_at: datetime
+) -> ServiceAccount:
+    """The bot's record of the account a request's plan created (the ``record`` step of both runners)."""
+    return ServiceAccount(
+        upn=plan.upn,
+        user_id=user_id,
+        request_number=number,
+        vendor=request.vendor_company,
+        contractor_name=f"{request.contractor.first_name} {request.contractor.last_name}",
+        contractor_email=request.contractor.email,
+        sponsor_aad_id=request.sponsor.aad_object_id,
+        sponsor_name=request.sponsor.display_name,
+        license_part_numbers=plan.license_part_numbers,
+        segment=plan.segment,
+        end_date=request.end_date,
+        state=AccountState.ACTIVE,
+        created_at=created_at,
     )

@@ -66,7 +66,13 @@ from onboarding.passwords import generate_temporary_password
 from onboarding.plan import ProvisioningPlan, build_plan
 from onboarding.requests import Decision, OnboardingRequest, Person, RequestStatus
 from onboarding.segments import SegmentCatalog
-from provisioning.accounts import is_password_refusal, new_user, seat_count, unsupported_attributes
+from provisioning.accounts import (
+    is_password_refusal,
+    new_user,
+    seat_count,
+    service_account,
+    unsupported_attributes,
+)
 from provisioning.batch import MAX_BATCH_REQUESTS, BatchResult, GraphBatch
 from provisioning.directory import DirectoryUser, LicenseAssignment, SkuSeats
 from provisioning.errors import (
@@ -82,7 +88,6 @@ from provisioning.graph_calls import capture_graph_calls
 from provisioning.progress import STEP_CHECK, STEP_CREATE, STEP_GROUPS, STEP_LICENSE, STEP_RECORD
 from provisioning.reasons import failure_reason
 from provisioning.worker import BOT_ACTOR, BadJobPayload
-from storage.accounts import AccountState, ServiceAccount
 from storage.bulk import (
     AuditEntry,
     BatchProblem,
@@ -794,21 +799,7 @@ class BulkRunner:
         assert row.user_id is not None  # the create answered (or was reconciled) before this step
         renewed = await self._vault.renew(row.number, ttl=self._password_ttl)
         journal.accounts.append(
-            ServiceAccount(
-                upn=plan.upn,
-                user_id=row.user_id,
-                request_number=row.number,
-                vendor=request.vendor_company,
-                contractor_name=f"{request.contractor.first_name} {request.contractor.last_name}",
-                contractor_email=request.contractor.email,
-                sponsor_aad_id=request.sponsor.aad_object_id,
-                sponsor_name=request.sponsor.display_name,
-                license_part_numbers=plan.license_part_numbers,
-                segment=plan.segment,
-                end_date=request.end_date,
-                state=AccountState.ACTIVE,
-                created_at=self._clock(),
-            )
+            service_account(request, plan, number=row.number, user_id=row.user_id, created_at=self._clock())
         )
         self._done(
             journal,

@@ -59,7 +59,13 @@ from onboarding.messages import user_message
 from onboarding.passwords import generate_temporary_password
 from onboarding.plan import ProvisioningPlan
 from onboarding.requests import OnboardingRequest, Person, RequestStatus
-from provisioning.accounts import is_password_refusal, new_user, seat_count, unsupported_attributes
+from provisioning.accounts import (
+    is_password_refusal,
+    new_user,
+    seat_count,
+    service_account,
+    unsupported_attributes,
+)
 from provisioning.directory import DirectoryUser, LicenseAssignment, SkuSeats
 from provisioning.errors import GraphError, InvalidRequest, NoFreeSeats, NotFound
 from provisioning.graph import GraphGateway
@@ -76,7 +82,7 @@ from provisioning.progress import (
 )
 from provisioning.reasons import MAX_REASON_CHARS, REASONS, failure_reason
 from provisioning.worker import BOT_ACTOR, BadJobPayload
-from storage.accounts import AccountState, ServiceAccount, ServiceAccounts
+from storage.accounts import AccountState, ServiceAccounts
 from storage.audit import AuditLog
 from storage.clock import utc_now
 from storage.errors import ConcurrencyError
@@ -573,19 +579,11 @@ class ProvisioningRunner:
         request, plan = run.request, run.plan
         user = await self._our_user(run)
         await self._accounts.record(
-            ServiceAccount(
-                upn=plan.upn,
+            service_account(
+                request,
+                plan,
+                number=run.number,
                 user_id=user.id,
-                request_number=run.number,
-                vendor=request.vendor_company,
-                contractor_name=f"{request.contractor.first_name} {request.contractor.last_name}",
-                contractor_email=request.contractor.email,
-                sponsor_aad_id=request.sponsor.aad_object_id,
-                sponsor_name=request.sponsor.display_name,
-                license_part_numbers=plan.license_part_numbers,
-                segment=plan.segment,
-                end_date=request.end_date,
-                state=AccountState.ACTIVE,
                 created_at=user.created_date_time or self._clock(),
             )
         )
