@@ -151,11 +151,13 @@ class JobWorker:
         try:
             await self._current
         except asyncio.CancelledError:
-            if self._stopping.is_set() or heartbeat.done():
-                # Stopped, or the lease was lost: the job belongs to whoever claims it next.
-                log.warning("job interrupted", extra=context)
-                return
-            raise
+            worker = asyncio.current_task()
+            if worker is not None and worker.cancelling():
+                raise  # the worker itself is being cancelled (its awaited job with it): let it end
+            # The job alone was cancelled (by stop(), by its heartbeat when the lease was lost, or from
+            # outside, as a crash of the job would): the next worker to claim it runs it; this one goes on.
+            log.warning("job interrupted", extra=context)
+            return
         except Exception as err:
             log.exception("job failed", extra=context)
             await self._fail(job, err, context)

@@ -287,6 +287,61 @@ async def test_stop_interrupts_a_job_that_outlives_the_grace_period(queue: JobQu
     assert interrupted.state is JobState.RUNNING  # leased until it runs out, then claimed again
 
 
+async def test_a_job_cancelled_from_outside_is_let_go_and_the_worker_goes_on(
+    queue: JobQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The job alone is cancelled, its heartbeat still running (as when a cut-off catches the heartbeat in the
+    # middle of a renewal): the worker must not mistake that for its own cancellation and die.
+    started = asyncio.Event()
+    seen: list[Job] = []
+    first = await queue.enqueue(KIND, json.dumps({"n": 1}))
+
+    async def handle(job: Job) -> None:
+        if job.id == first.job.id:
+            started.set()
+            await asyncio.Event().wait()
+        seen.append(job)
+
+    worker = JobWorker(queue, {KIND: handle}, worker_id="w1", poll_seconds=0.02)
+    task = asyncio.create_task(worker.run_forever(), name="job-worker")
+    await started.wait()
+    for running in asyncio.all_tasks():
+        if running.get_name().startswith(f"job-{first.job.id}-"):
+            running.cancel()
+    second = await queue.enqueue(KIND, json.dumps({"n": 2}))
+    worker.wake()
+    await wait_for(lambda: [job.id for job in seen] == [second.job.id])
+    assert not task.done()
+    assert any(r.getMessage() == "job interrupted" for r in caplog.records)
+    let_go = await queue.get(first.job.id)
+    assert let_go is not None
+    assert let_go.state is JobState.RUNNING  # leased until it runs out, then claimed again
+    await worker.stop()
+    await asyncio.wait_for(task, timeout=5)
+
+
+async def test_cancelling_the_worker_while_a_job_runs_ends_the_worker(queue: JobQueue) -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+    await queue.enqueue(KIND, "{}")
+
+    async def endless(job: Job) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    worker = JobWorker(queue, {KIND: endless}, worker_id="w1", poll_seconds=0.02)
+    task = asyncio.create_task(worker.run_forever())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=5)
+    assert cancelled.is_set()
+    assert task.cancelled()  # the cancellation reached the worker, not swallowed as the job's own
+
+
 def test_a_worker_needs_a_handler(queue: JobQueue) -> None:
     with pytest.raises(ValueError, match="handler"):
         JobWorker(queue, {}, worker_id="w1")
