@@ -615,7 +615,7 @@ class PlaygroundClient:
                 checked = len(self.events)
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0 or self._pump is None or self._pump.done():
-                    seen = [f"{e.action} {e.conversation_id}: {e.text[:80]!r}" for e in self.events[start:]]
+                    seen = [f"{e.action} {e.conversation_id}: {_summary(e)!r}" for e in self.events[start:]]
                     raise TimeoutError(f"no matching event within {timeout}s; events since the mark: {seen}")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), remaining)
@@ -754,3 +754,23 @@ class AppThread:
         site = web.TCPSite(self._runner, "127.0.0.1", self._port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
+
+
+def _summary(event: PlaygroundEvent) -> str:
+    """What a timed-out wait lists for one event: its text, else its first card's texts (for diagnosis)."""
+    if event.text or not event.cards:
+        return event.text[:80]
+    texts: list[str] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str):
+                texts.append(node["text"])
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(event.cards[0])
+    return " | ".join(texts)[:160]

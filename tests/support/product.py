@@ -8,6 +8,7 @@ the sandbox's state live in a temporary folder and the ports are free ones.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -18,6 +19,9 @@ from app import create_app
 from sandbox.testing import SandboxThread
 from settings import Settings, load_settings
 from tests.support.playground import AppThread
+
+_RUNNING_JOB = re.compile(r"job-\d+-.+")
+_JOB_TASK = re.compile(r"job-worker|job-\d+-.+|heartbeat-\d+")
 
 
 class ProductStack:
@@ -57,28 +61,36 @@ class ProductStack:
 
         self._bot = AppThread(make_app, port=port).__enter__()
 
-    def restart_bot(self, *, interrupt_jobs: bool = True) -> None:
+    def restart_bot(self, *, interrupt_jobs: bool = True) -> int:
         """Stop the bot and start a new one on the same data folder and port (the Playground keeps its URL).
 
-        With ``interrupt_jobs`` the jobs running at that moment are cancelled first, as a crash would cut
-        them off: their leases stay held until they run out (set a short ``worker_lease_seconds``), then the
-        new bot claims them again. Without it the bot stops as on SIGTERM (running jobs get their grace).
+        With ``interrupt_jobs`` the job worker is cut off first, as a crash would: its task, the job it runs
+        and their heartbeats are cancelled, so the leases stay held until they run out (set a short
+        ``worker_lease_seconds``) and the new bot claims the jobs again. Returns how many jobs were cut
+        off. Without it the bot stops as on SIGTERM (running jobs get their grace) and this returns 0.
         """
         bot = self._bot
         assert bot is not None
         loop = bot._loop  # the thread's own loop: the only way to reach its tasks
+        cut = 0
         if interrupt_jobs and loop is not None:
 
-            async def cut_off() -> None:
-                for task in asyncio.all_tasks():
-                    if task.get_name().startswith(("job-", "heartbeat-")):
-                        task.cancel()
+            async def cut_off() -> int:
+                # app.py names the worker's loop "job-worker"; the worker names a running job
+                # "job-<id>-<kind>" and its lease renewal "heartbeat-<id>". Cancelling the loop too matters:
+                # a worker left running would claim the jobs again once their leases ran out, in the old bot.
+                tasks = [t for t in asyncio.all_tasks() if _JOB_TASK.fullmatch(t.get_name()) and not t.done()]
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                return sum(1 for t in tasks if _RUNNING_JOB.fullmatch(t.get_name()))
 
-            asyncio.run_coroutine_threadsafe(cut_off(), loop).result(10)
+            cut = asyncio.run_coroutine_threadsafe(cut_off(), loop).result(10)
         port = bot.port
         bot.__exit__(None, None, None)
         self._bot = None
         self._start_bot(port)
+        return cut
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
