@@ -30,8 +30,11 @@ connection), so every step must be safe to run twice, and is:
 * ``create_user``: after a duplicate-UPN answer, or an ambiguous one (429/5xx) for that step, the
   UPN is looked up; an account carrying the step's marker is the step's result (``reconciled``);
   an account with another marker is :class:`AlreadyExists`;
-* ``add_group_member``: "already exist" is success; ``remove_group_member``/``delete_user``: 404 is
-  success; ``assignLicense`` (add) and ``PATCH`` repeat harmlessly.
+* ``add_group_member``: "already exist" is success; ``delete_user``: 404 is success;
+  ``remove_group_member``: 404 is success once ``checkMemberGroups`` says the account is not in the group
+  (Graph also answers 404 while a new account replicates; then the step keeps its :class:`NotFound` and
+  the caller sends it again later, as :meth:`GraphGateway.remove_group_member` retries it);
+  ``assignLicense`` (add) and ``PATCH`` repeat harmlessly.
 """
 
 from __future__ import annotations
@@ -123,6 +126,8 @@ class _Step:
     depends_on: tuple[str, ...]
     spec: NewUser | None = None
     json_body: Any = field(default=None)
+    #: For ``remove_group_member``: (group id, member id), to tell "not a member" from "replicating".
+    membership: tuple[str, str] | None = None
 
 
 class GraphBatch:
@@ -176,7 +181,8 @@ class GraphBatch:
         group, member = _check_key(group_id, "group id"), _check_object_id(member_id)
         builder = self._client.groups.by_group_id(group).members.by_directory_object_id(member).ref
         request = builder.to_delete_request_information()
-        return self._add("remove_group_member", f"remove {member} from group {group}", request, depends_on)
+        what = f"remove {member} from group {group}"
+        return self._add("remove_group_member", what, request, depends_on, membership=(group, member))
 
     def update_user(self, user: str, changes: UserChanges, *, depends_on: Sequence[str] = ()) -> str:
         """``PATCH /users/{id}`` of the given properties."""
@@ -228,6 +234,7 @@ class GraphBatch:
         request: RequestInformation,
         depends_on: Sequence[str],
         spec: NewUser | None = None,
+        membership: tuple[str, str] | None = None,
     ) -> str:
         if self._sent:
             raise RuntimeError("this batch was sent already")
@@ -237,7 +244,7 @@ class GraphBatch:
         step_id = str(next(self._ids))
         request.path_parameters["baseurl"] = self._gateway.base_url
         body = json.loads(request.content) if request.content else None
-        self._steps[step_id] = _Step(step_id, kind, what, request, tuple(depends_on), spec, body)
+        self._steps[step_id] = _Step(step_id, kind, what, request, tuple(depends_on), spec, body, membership)
         return step_id
 
     def _envelope_item(self, step: _Step) -> dict[str, Any]:
@@ -294,8 +301,15 @@ class GraphBatch:
         done = BatchResult(step.step_id, step.kind, status, reconciled=True)
         if step.kind == "add_group_member" and _ALREADY_MEMBER_TEXT in (error.graph_message or "").lower():
             return done
-        if step.kind in ("remove_group_member", "delete_user") and status == 404:
+        if step.kind == "delete_user" and status == 404:
             return done
+        if step.kind == "remove_group_member" and status == 404 and step.membership is not None:
+            group, member = step.membership
+            try:
+                still_member = bool(await self._gateway.check_member_groups(member, [group]))
+            except GraphError:
+                still_member = True  # cannot tell (the account may be replicating): the 404 stands
+            return BatchResult(step.step_id, step.kind, status, error) if still_member else done
         if step.kind == "create_user" and step.spec is not None:
             if isinstance(error, AlreadyExists):
                 existing = await self._gateway._wait_for_user(step.spec.user_principal_name)

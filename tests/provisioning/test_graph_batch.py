@@ -8,7 +8,7 @@ import pytest
 
 from provisioning.batch import GraphBatch
 from provisioning.directory import LicenseAssignment, UserChanges
-from provisioning.errors import AlreadyExists, DependencyFailed, InvalidRequest, Throttled
+from provisioning.errors import AlreadyExists, DependencyFailed, InvalidRequest, NotFound, Throttled
 from provisioning.graph import GraphGateway
 from sandbox.seed import REMOTE_ASSIST_SKU_ID
 from sandbox.testing import RunningSandbox
@@ -18,6 +18,7 @@ from tests.provisioning.conftest import new_user
 REMOTE_ASSIST = LicenseAssignment(UUID(REMOTE_ASSIST_SKU_ID))
 BATCH = "POST /$batch"
 ASSIGN = "POST /users/{id}/assignLicense"
+REMOVE_MEMBER = "DELETE /groups/{id}/members/{id}/$ref"
 ALICE_ID = "a11ce000-0000-4000-8000-000000000001"
 
 
@@ -170,12 +171,42 @@ async def test_offboarding_steps_already_done_are_success(
     batch = GraphBatch(gateway)
     batch.update_user(user.id, UserChanges(account_enabled=False))
     batch.revoke_sessions(user.id)
-    batch.remove_group_member(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, user.id)  # never a member
-    delete = batch.delete_user(user.id)
+    removal = batch.remove_group_member(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, user.id)  # never a member
+    # Offboarding's order: out of the group, then deleted (a removal 404 is checked against the account).
+    delete = batch.delete_user(user.id, depends_on=[removal])
     batch.delete_user(user.id, depends_on=[delete])  # already gone by then
     results = await batch.send()
     assert all(result.ok for result in results.values())
     assert user.id not in sandbox.tenant.users
+
+
+async def test_a_removal_404_for_an_account_still_in_the_group_is_not_success(
+    gateway: GraphGateway, sandbox: RunningSandbox
+) -> None:
+    # Graph answers the removal 404 while the account replicates although it is in the group; the batch
+    # asks checkMemberGroups before calling that "not a member", and hands the caller the NotFound.
+    sandbox.tenant.faults.inject("replication_lag", route=REMOVE_MEMBER, times=1, seconds=30)
+    user = await gateway.create_user(new_user())
+    await gateway.add_group_member(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, user.id)
+    batch = GraphBatch(gateway)
+    step = batch.remove_group_member(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, user.id)
+    result = (await batch.send())[step]
+    assert isinstance(result.error, NotFound)
+    assert not result.reconciled
+    assert user.id in sandbox.tenant.members[SANDBOX_VENDOR_ACCOUNTS_GROUP_ID]
+    assert sandbox.tenant.requests.count("POST /users/{id}/checkMemberGroups", status=200) == 1
+
+
+async def test_a_removal_404_for_an_account_not_in_the_group_is_success(
+    gateway: GraphGateway, sandbox: RunningSandbox
+) -> None:
+    user = await gateway.create_user(new_user())
+    batch = GraphBatch(gateway)
+    step = batch.remove_group_member(SANDBOX_VENDOR_ACCOUNTS_GROUP_ID, user.id)
+    result = (await batch.send())[step]
+    assert result.ok
+    assert result.reconciled
+    assert sandbox.tenant.requests.count("POST /users/{id}/checkMemberGroups", status=200) == 1
 
 
 async def test_a_batch_is_sent_once(gateway: GraphGateway) -> None:
