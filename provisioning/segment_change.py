@@ -15,6 +15,7 @@ administrator must run ``Start-InformationBarrierPoliciesApplication`` before th
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Final, Protocol
@@ -23,6 +24,8 @@ from uuid import UUID
 from onboarding.audit import AuditAction
 from onboarding.segments import AttributePlacement, GroupPlacement, Placement, SegmentCatalog, placement_for
 from provisioning.directory import DirectoryUser, LicenseAssignment, SkuSeats, UserChanges
+from provisioning.errors import GraphError
+from provisioning.reasons import REASONS, failure_reason
 from storage.accounts import ServiceAccounts
 from storage.audit import AuditLog
 from storage.jobs import Job
@@ -32,7 +35,16 @@ __all__ = ["JOB_SEGMENT_CHANGE", "SegmentChangeFailed", "SegmentChangeRunner", "
 
 JOB_SEGMENT_CHANGE: Final = "segment_change"
 STEPS: Final = ("place", "unplace", "license", "record")
+#: The failure reasons' "trying to {action}" per step.
+_STEP_ACTIONS: Final = {
+    "place": "place the account in its new segment",
+    "unplace": "take the account out of its old segment",
+    "license": "assign a license that includes information barriers",
+    "record": "record the account's new segment",
+}
 _EXTENSION: Final = "onPremisesExtensionAttributes.extensionAttribute"
+
+log = logging.getLogger(__name__)
 
 
 class SegmentGateway(Protocol):
@@ -52,6 +64,21 @@ class SegmentChangeFailed(Exception):
     """A step cannot succeed as things are (the reason is shown on the card); retrying will not help."""
 
     retryable = False
+
+
+def _graph_reason(err: GraphError, step: str, upn: str) -> str:
+    """What the card says when a Graph call of ``step`` failed for good (see :mod:`provisioning.reasons`)."""
+    action = _STEP_ACTIONS[step]
+    if err.retryable:
+        return failure_reason("graph.gave_up", action=action)
+    code = err.code if err.code in REASONS else "graph.invalid_request"
+    return failure_reason(
+        code,
+        upn=upn,
+        action=action,
+        graph_code=err.graph_code or err.code,
+        request_id=err.request_id or "none",
+    )
 
 
 def attribute_changes(placement: AttributePlacement, value: str | None) -> UserChanges:
@@ -96,14 +123,22 @@ class SegmentChangeRunner:
         return {JOB_SEGMENT_CHANGE: self.run_job}
 
     async def run_job(self, job: Job) -> None:
-        """The worker's handler."""
-        await self.run(int(json.loads(job.payload_json)["number"]))
+        """The worker's handler: a transient Graph error is retried by the queue until its last attempt."""
+        await self.run(
+            int(json.loads(job.payload_json)["number"]), last_attempt=job.attempts >= job.max_attempts
+        )
 
-    async def run(self, number: int) -> SegmentChange | None:
-        """Run (or resume) change ``number``; a change that is not approved (or failed) is left alone."""
+    async def run(self, number: int, *, last_attempt: bool = True) -> SegmentChange | None:
+        """Run (or resume) change ``number``; a change that is not approved (or failed) is left alone.
+
+        A step that cannot succeed, or a Graph error that retrying cannot help, fails the change with the
+        reason on its card (an approver can retry it). A transient Graph error is raised for the job queue
+        to retry, unless ``last_attempt``: then the change fails too, never left "approved" with no job.
+        """
         change = await self._changes.get(number)
         if change is None or change.status not in (ChangeStatus.APPROVED, ChangeStatus.FAILED):
             return change
+        step = STEPS[0]
         try:
             new = placement_for(self._catalog.segment(change.to_segment))
             old = self._old_placement(change)
@@ -116,6 +151,16 @@ class SegmentChangeRunner:
                     change = replace(change, added_license=added)
         except SegmentChangeFailed as err:
             return await self._finish(change, ChangeStatus.FAILED, failure=str(err))
+        except GraphError as err:
+            if err.retryable and not last_attempt:
+                raise
+            log.warning(
+                "segment change failed at a Graph call",
+                extra={"change": change.change_id, "step": step, "error_code": err.code},
+            )
+            return await self._finish(
+                change, ChangeStatus.FAILED, failure=_graph_reason(err, step, change.upn)
+            )
         return await self._finish(change, ChangeStatus.APPLIED)
 
     def _old_placement(self, change: SegmentChange) -> Placement | None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
+
 from onboarding.licensing import DEFAULT_IB_CAPABLE_PREFERENCE
 from onboarding.segments import load_catalog
+from provisioning.errors import Throttled
 from provisioning.segment_change import SegmentChangeRunner
 from sandbox.seed import REMOTE_ASSIST_SKU_ID, SEGMENT_GROUP_IDS, SPE_E5_SKU_ID
 from settings import SANDBOX_SEGMENTS_CATALOG
@@ -128,3 +131,68 @@ async def test_no_free_ib_seat_fails_with_the_reason(pipeline: Pipeline) -> None
     assert failed.status is ChangeStatus.FAILED
     assert failed.failure is not None
     assert "free seat" in failed.failure
+
+
+ADD_MEMBER = "POST /groups/{id}/members/$ref"
+ASSIGN_LICENSE = "POST /users/{id}/assignLicense"
+
+
+async def test_a_transient_error_is_the_queues_until_the_last_attempt(pipeline: Pipeline) -> None:  # noqa: F811
+    changes = SegmentChanges(pipeline.database)
+    user_id = await _contoso_account(pipeline)
+    number = await _approved_move(pipeline, user_id, changes)
+    pipeline.sandbox.tenant.faults.inject("throttle", route=ADD_MEMBER, times=None, retry_after=0)
+    runner = _runner(pipeline, changes)
+
+    with pytest.raises(Throttled):
+        await runner.run(number, last_attempt=False)
+    still = await changes.get(number)
+    assert still is not None
+    assert still.status is ChangeStatus.APPROVED
+
+    failed = await runner.run(number, last_attempt=True)
+    assert failed is not None
+    assert failed.status is ChangeStatus.FAILED
+    assert failed.failure is not None
+    assert "place the account in its new segment" in failed.failure
+    assert "Retry later" in failed.failure
+    assert user_id not in pipeline.sandbox.tenant.members.get(FABRIKAM_GROUP, set())
+
+
+async def test_a_graph_error_retrying_cannot_help_fails_the_change_at_once(pipeline: Pipeline) -> None:  # noqa: F811
+    changes = SegmentChanges(pipeline.database)
+    user_id = await _contoso_account(pipeline)
+    number = await _approved_move(pipeline, user_id, changes)
+    # The target segment's group was deleted in the tenant after the catalog was written.
+    with pipeline.sandbox.tenant.lock:
+        del pipeline.sandbox.tenant.groups[FABRIKAM_GROUP]
+
+    failed = await _runner(pipeline, changes).run(number, last_attempt=False)
+
+    assert failed is not None
+    assert failed.status is ChangeStatus.FAILED
+    assert failed.failure is not None
+    assert "place the account in its new segment" in failed.failure
+    assert "Graph request-id" in failed.failure
+    account = await pipeline.accounts.get(UPN)
+    assert account is not None
+    assert account.segment == "Vendor - Contoso"
+
+
+async def test_a_failed_change_run_again_completes_where_it_stopped(pipeline: Pipeline) -> None:  # noqa: F811
+    changes = SegmentChanges(pipeline.database)
+    user_id = await _contoso_account(pipeline)
+    number = await _approved_move(pipeline, user_id, changes)
+    pipeline.sandbox.tenant.faults.inject("throttle", route=ASSIGN_LICENSE, times=None, retry_after=0)
+    runner = _runner(pipeline, changes)
+    failed = await runner.run(number)
+    assert failed is not None
+    assert failed.status is ChangeStatus.FAILED
+    assert failed.steps_done == ("place", "unplace")
+    pipeline.sandbox.tenant.faults.clear()
+
+    done = await runner.run(number)
+
+    assert done is not None
+    assert done.status is ChangeStatus.APPLIED, done.failure
+    assert pipeline.sandbox.tenant.requests.count(ADD_MEMBER, status=204) == 1
