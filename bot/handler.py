@@ -174,6 +174,7 @@ class VendorOnboardingBot(TeamsActivityHandler):  # type: ignore[misc]
         self.register_verb(Verb.SEGMENT_CHANGE_PROPOSE, self._clicked(segment.propose))
         self.register_verb(Verb.SEGMENT_CHANGE_APPROVE, self._clicked(segment.approve))
         self.register_verb(Verb.SEGMENT_CHANGE_REJECT, self._clicked(segment.reject))
+        self.register_verb(Verb.SEGMENT_CHANGE_RETRY, self._clicked(segment.retry))
 
     @staticmethod
     def _clicked(action: Callable[[Clicker, Any], Awaitable[CardDict]]) -> VerbHandler:

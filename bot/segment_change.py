@@ -25,7 +25,12 @@ from typing import Any, Final, Protocol
 
 from bot.approvals import Clicker
 from bot.roles import Role, RoleDirectory
-from cards.actions import SegmentChangeApprovePayload, SegmentChangeProposePayload, SegmentChangeRejectPayload
+from cards.actions import (
+    SegmentChangeApprovePayload,
+    SegmentChangeProposePayload,
+    SegmentChangeRejectPayload,
+    SegmentChangeRetryPayload,
+)
 from cards.barriers import segment_change_card, segment_change_form_card
 from cards.lifecycle import lifecycle_notice_card
 from cards.render import CardContent
@@ -260,6 +265,46 @@ class SegmentChangeDesk:
         await self.change_changed(decided.number)
         return self.card(decided, may_act=False)
 
+    async def retry(self, clicker: Clicker, payload: SegmentChangeRetryPayload) -> CardContent:
+        """An approver runs a failed change again (after fixing its cause, e.g. buying IB seats): the run
+        starts at the step it stopped at. A failed change stands for its account until it is applied."""
+        number = change_number(payload.change_id)
+        change = await self._changes.get(number) if number is not None else None
+        if change is None:
+            return lifecycle_notice_card("Not found", "There is no such segment change.")
+        person = clicker.person()
+        if person is None or not await self._roles.has_role(clicker.aad_object_id, Role.APPROVER):
+            await self._refused(clicker, change, "retry by a non-approver")
+            return self.card(change, notice="Only approvers can retry a segment change.", may_act=False)
+        if change.status is not ChangeStatus.FAILED or payload.card_version != change.version:
+            # A stale card of a change that failed again: the fresh card, with its own Retry.
+            stale = change.status is ChangeStatus.FAILED
+            return self.card(change, notice=_no_retry_notice(change), may_act=stale)
+        try:
+            retried = await self._changes.transition(
+                change.number, expected_version=change.version, status=ChangeStatus.APPROVED
+            )
+        except ConcurrencyError:
+            current = await self._changes.get(change.number) or change
+            return self.card(
+                current, notice=_no_retry_notice(current), may_act=current.status is ChangeStatus.FAILED
+            )
+        await self._audit.append(
+            AuditAction.SEGMENT_CHANGE_RETRIED,
+            actor_aad_id=person.aad_object_id,
+            actor_name=person.display_name,
+            target=retried.upn,
+            detail={"change": retried.change_id, "stepsDone": list(retried.steps_done)},
+        )
+        await self._jobs.enqueue(
+            JOB_SEGMENT_CHANGE,
+            segment_change_payload(retried.number),
+            dedupe_key=f"segment-change:{retried.number}",
+        )
+        self._on_enqueued()
+        await self.change_changed(retried.number)
+        return self.card(retried, may_act=False)
+
     # ------------------------------------------------------------------ the channel card
 
     async def change_changed(self, number: int) -> None:
@@ -274,7 +319,8 @@ class SegmentChangeDesk:
                 await self._notifier.update_posted_card(
                     json.loads(change.card_conversation_json),
                     change.card_activity_id,
-                    self.card(change, may_act=change.status is ChangeStatus.PENDING),
+                    # Approvers act on the channel card: decide a pending change, retry a failed one.
+                    self.card(change, may_act=change.status in (ChangeStatus.PENDING, ChangeStatus.FAILED)),
                 )
             if change.status in (ChangeStatus.APPLIED, ChangeStatus.FAILED, ChangeStatus.REJECTED):
                 await self._notifier.send_to_user(
@@ -442,6 +488,12 @@ class SegmentChangeDesk:
 
 def _with_notice(view: SegmentChangeFormView, notice: str) -> SegmentChangeFormView:
     return SegmentChangeFormView(view.upn, view.current_segment, view.options, notice=notice)
+
+
+def _no_retry_notice(change: SegmentChange) -> str:
+    if change.status is ChangeStatus.FAILED:
+        return "This card was out of date: here is the change as it stands."
+    return f"This segment change is {change.status.value}: there is nothing to retry."
 
 
 def _already_notice(change: SegmentChange) -> str:

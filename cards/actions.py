@@ -44,6 +44,7 @@ class Verb(StrEnum):
     SEGMENT_CHANGE_PROPOSE = "segment.propose"
     SEGMENT_CHANGE_APPROVE = "segment.approve"
     SEGMENT_CHANGE_REJECT = "segment.reject"
+    SEGMENT_CHANGE_RETRY = "segment.retry"
     BULK_APPROVE = "bulk.approve"
     BULK_REJECT = "bulk.reject"
     BULK_RETRY_FAILED = "bulk.retry_failed"
@@ -292,6 +293,14 @@ class SegmentChangeRejectPayload(_SegmentChangeDecisionPayload):
     verb: ClassVar[Verb] = Verb.SEGMENT_CHANGE_REJECT
 
 
+class SegmentChangeRetryPayload(_Payload):
+    """An approver runs a failed segment change again, from the step it stopped at."""
+
+    verb: ClassVar[Verb] = Verb.SEGMENT_CHANGE_RETRY
+    change_id: Id
+    card_version: CardVersion
+
+
 class _BulkPayload(_Payload):
     """A click on a bulk batch's approval card, as of one rendering of that card."""
 
@@ -387,6 +396,7 @@ ActionPayload = (
     | SegmentChangeProposePayload
     | SegmentChangeApprovePayload
     | SegmentChangeRejectPayload
+    | SegmentChangeRetryPayload
     | BulkApprovePayload
     | BulkRejectPayload
     | BulkRetryFailedPayload
@@ -417,6 +427,7 @@ PAYLOAD_MODELS: dict[Verb, type[ActionPayload]] = {
         SegmentChangeProposePayload,
         SegmentChangeApprovePayload,
         SegmentChangeRejectPayload,
+        SegmentChangeRetryPayload,
         BulkApprovePayload,
         BulkRejectPayload,
         BulkRetryFailedPayload,

@@ -19,6 +19,7 @@ from cards.actions import (
     SegmentChangeApprovePayload,
     SegmentChangeProposePayload,
     SegmentChangeRejectPayload,
+    SegmentChangeRetryPayload,
 )
 from cards.lists import paging_actions
 from cards.render import CardContent
@@ -232,5 +233,13 @@ def segment_change_card(view: SegmentChangeView) -> CardContent:
                 SegmentChangeRejectPayload(change_id=view.change_id, card_version=view.card_version),
                 style="destructive",
             ),
+        ]
+    elif view.viewer_may_act and view.status == "failed":
+        actions = [
+            execute(
+                "Retry",
+                SegmentChangeRetryPayload(change_id=view.change_id, card_version=view.card_version),
+                style="positive",
+            )
         ]
     return card(body, actions, full_width=True)

@@ -77,6 +77,7 @@ class AuditAction(StrEnum):
     # Segment changes of existing accounts (bot/segment_change.py).
     SEGMENT_CHANGE_APPROVED = "barriers.segment_change_approved"
     SEGMENT_CHANGE_REJECTED = "barriers.segment_change_rejected"
+    SEGMENT_CHANGE_RETRIED = "barriers.segment_change_retried"
 
 
 #: The audit action recorded for each state-machine transition.

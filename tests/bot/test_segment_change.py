@@ -18,7 +18,13 @@ from typing import Any
 from bot.approvals import Clicker
 from bot.roles import RoleDirectory, RoleGroups
 from bot.segment_change import JOB_SEGMENT_CHANGE_POST_CARD, SegmentChangeDesk
-from cards.actions import SegmentChangeApprovePayload, SegmentChangeProposePayload, SegmentChangeRejectPayload
+from cards.actions import (
+    SegmentChangeApprovePayload,
+    SegmentChangeProposePayload,
+    SegmentChangeRejectPayload,
+    SegmentChangeRetryPayload,
+    Verb,
+)
 from onboarding.audit import AuditAction
 from onboarding.licensing import DEFAULT_IB_CAPABLE_PREFERENCE
 from onboarding.segments import SegmentCatalog, load_catalog
@@ -326,3 +332,101 @@ async def test_the_proposer_is_told_when_the_change_is_applied(pipeline: Pipelin
     await w.desk.approve(APPROVER, _approve())
     await w.run_jobs()
     assert [who for who, card in w.channel.sent if "Segment changed" in _text(card)] == [ALICE.aad_object_id]
+
+
+# ------------------------------------------------------------------------------------------ a failed run
+
+IB_SKUS = ("SPE_E5", "ENTERPRISEPREMIUM", "INFORMATION_PROTECTION_COMPLIANCE")
+
+
+def _ib_seats(pipeline: Pipeline, *, free: int) -> None:
+    for part in IB_SKUS:
+        consumed, _ = pipeline.sandbox.tenant.seats(part)
+        pipeline.sandbox.tenant.set_prepaid_units(part, consumed + free)
+
+
+async def _failed(w: Wired) -> SegmentChange:
+    """SEG-1 approved and run while no IB-capable license has a free seat: failed at the license step."""
+    _ib_seats(w.pipeline, free=0)
+    await w.desk.propose(SPONSOR, _propose(w))
+    await w.desk.approve(APPROVER, _approve())
+    await w.run_jobs()
+    change = await w.change()
+    assert change.status is ChangeStatus.FAILED, change
+    return change
+
+
+def _retry(change: SegmentChange) -> SegmentChangeRetryPayload:
+    return SegmentChangeRetryPayload(change_id=change.change_id, card_version=change.version)
+
+
+async def test_a_failed_change_shows_why_and_offers_approvers_a_retry_on_the_channel_card(
+    pipeline: Pipeline,
+) -> None:
+    w = await _wired(pipeline)
+    await _failed(w)
+    _, channel_card = w.channel.updated[-1]
+    assert "free seat" in _text(channel_card)
+    assert Verb.SEGMENT_CHANGE_RETRY.value in _text(channel_card)
+    # The proposer's own copy says what happened and has no buttons.
+    (_, told), *_ = [(who, card) for who, card in w.channel.sent if who == ALICE.aad_object_id]
+    assert "free seat" in _text(told)
+    assert Verb.SEGMENT_CHANGE_RETRY.value not in _text(told)
+
+
+async def test_a_retry_after_the_cause_is_fixed_applies_the_change_from_where_it_stopped(
+    pipeline: Pipeline,
+) -> None:
+    w = await _wired(pipeline)
+    failed = await _failed(w)
+    assert failed.steps_done == ("place", "unplace")
+    _ib_seats(pipeline, free=1)
+
+    card = await w.desk.retry(APPROVER, _retry(failed))
+    assert Verb.SEGMENT_CHANGE_RETRY.value not in _text(card)
+    await w.run_jobs()
+
+    applied = await w.change()
+    assert applied.status is ChangeStatus.APPLIED, applied.failure
+    assert applied.failure is None
+    assert w.user_id in pipeline.group_members(FABRIKAM_GROUP)
+    # The group was joined once, by the first run: the retry started at the license step.
+    joins = pipeline.sandbox.tenant.requests.for_route("POST /groups/{id}/members/$ref")
+    assert [r.status for r in joins if FABRIKAM_GROUP in r.path] == [204]
+    retried = await pipeline.audit.query(action=AuditAction.SEGMENT_CHANGE_RETRIED)
+    assert [(r.actor_aad_id, r.target) for r in retried] == [(ADAM.aad_object_id, w.upn)]
+
+
+async def test_only_approvers_may_retry(pipeline: Pipeline) -> None:
+    w = await _wired(pipeline)
+    failed = await _failed(w)
+    for clicker in (NORA, OSCAR):
+        card = await w.desk.retry(clicker, _retry(failed))
+        assert "Only approvers can retry" in _text(card)
+    assert (await w.change()).status is ChangeStatus.FAILED
+    assert await _job_kinds(w.jobs) == []
+    refusals = await pipeline.audit.query(action=AuditAction.ACCESS_REFUSED)
+    assert {r.actor_aad_id for r in refusals} == {NORA.aad_object_id, OSCAR.aad_object_id}
+
+
+async def test_concurrent_retries_give_one_job(pipeline: Pipeline) -> None:
+    w = await _wired(pipeline)
+    failed = await _failed(w)
+    cards = await asyncio.gather(
+        w.desk.retry(APPROVER, _retry(failed)),
+        w.desk.retry(OTHER_APPROVER, _retry(failed)),
+        w.desk.retry(APPROVER, _retry(failed)),  # Teams re-sent the click
+    )
+    assert await _job_kinds(w.jobs) == [JOB_SEGMENT_CHANGE]
+    assert len(await pipeline.audit.query(action=AuditAction.SEGMENT_CHANGE_RETRIED)) == 1
+    assert sum("nothing to retry" in _text(card) for card in cards) == 2
+
+
+async def test_a_change_that_did_not_fail_cannot_be_retried(pipeline: Pipeline) -> None:
+    w = await _wired(pipeline)
+    await w.desk.propose(SPONSOR, _propose(w))
+    pending = await w.change()
+    card = await w.desk.retry(APPROVER, _retry(pending))
+    assert "This segment change is pending: there is nothing to retry." in _text(card)
+    assert (await w.change()).status is ChangeStatus.PENDING
+    assert await _job_kinds(w.jobs) == []

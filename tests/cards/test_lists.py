@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from cards.actions import parse_action
+from cards.actions import SegmentChangeRetryPayload, parse_action
 from cards.barriers import barriers_card, segment_change_card, segment_change_form_card
 from cards.lists import accounts_card, audit_export_card, licenses_card, not_allowed_card, requests_card
 from cards.views import (
@@ -83,6 +84,11 @@ def test_every_button_parses_with_its_own_payload_model() -> None:
         segment_change_card(
             SegmentChangeView(
                 "sc-1", 2, "sa-x@abc.com", "Alice", None, "Vendor - A", "department = A", "pending"
+            )
+        ),
+        segment_change_card(
+            SegmentChangeView(
+                "sc-1", 4, "sa-x@abc.com", "Alice", None, "Vendor - A", "department = A", "failed"
             )
         ),
     ]
@@ -193,3 +199,28 @@ def test_applied_segment_change_says_what_to_reapply() -> None:
     card = json.dumps(segment_change_card(view))
     assert "Start-InformationBarrierPoliciesApplication" in card
     assert walk(json.loads(card), "Action.Execute") == []
+
+
+def test_a_failed_segment_change_says_why_and_offers_a_retry_to_whoever_may_act() -> None:
+    view = SegmentChangeView(
+        "SEG-7",
+        4,
+        "sa-x@abc.com",
+        "Alice",
+        "Vendor - A",
+        "Vendor - B",
+        "group IB Vendor - B",
+        "failed",
+        decision=ActorAt("Adam", AT),
+        failure="no license that includes information barriers has a free seat (SPE_E5)",
+    )
+    card = segment_change_card(view)
+    assert "has a free seat" in json.dumps(card)
+    (retry,) = walk(card, "Action.Execute")
+    assert (retry["title"], retry["verb"]) == ("Retry", "segment.retry")
+    assert parse_action(retry["verb"], retry["data"]) == SegmentChangeRetryPayload(
+        change_id="SEG-7", card_version=4
+    )
+    read_only = segment_change_card(replace(view, viewer_may_act=False))
+    assert walk(read_only, "Action.Execute") == []
+    assert "has a free seat" in json.dumps(read_only)

@@ -28,7 +28,7 @@ from storage.bulk import BulkBatches, MakeRequest, StoredBatch
 from storage.database import Database
 from storage.lifecycle import AccountLifecycle, LifecycleRequests, StoredLifecycleRequest
 from storage.requests import RequestStore, StoredRequest
-from storage.segment_changes import SegmentChange, SegmentChanges
+from storage.segment_changes import ChangeDecision, ChangeStatus, SegmentChange, SegmentChanges
 from storage.vault import CredentialVault
 
 REMOTE_ASSIST = "MICROSOFT_REMOTE_ASSIST"
@@ -223,6 +223,26 @@ class Seeder:
             to_segment=to_segment,
             proposed_by_aad_id=proposed_by.aad_object_id,
             proposed_by_name=proposed_by.display_name,
+        )
+
+    async def segment_change_failed(
+        self, account: ServiceAccount, proposed_by: Person, approver: Person, to_segment: str
+    ) -> SegmentChange:
+        """A move of ``account`` that an approver approved and whose run failed (its Retry button applies)."""
+        changes = SegmentChanges(self.database)
+        proposed = await self.segment_change(account, proposed_by, to_segment)
+        decision = ChangeDecision(approver.aad_object_id, approver.display_name, T0)
+        approved = await changes.transition(
+            proposed.number,
+            expected_version=proposed.version,
+            status=ChangeStatus.APPROVED,
+            decision=decision,
+        )
+        return await changes.transition(
+            approved.number,
+            expected_version=approved.version,
+            status=ChangeStatus.FAILED,
+            failure="no license that includes information barriers has a free seat (seeded)",
         )
 
     async def bulk_pending(

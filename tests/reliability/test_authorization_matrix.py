@@ -59,6 +59,7 @@ from cards.actions import (
     SegmentChangeApprovePayload,
     SegmentChangeProposePayload,
     SegmentChangeRejectPayload,
+    SegmentChangeRetryPayload,
     Verb,
 )
 from cards.views import RefusedAction
@@ -644,6 +645,28 @@ def segment_decision_click(verb: Verb) -> Action:
     return run
 
 
+def segment_retry_click(bot: Bot, role: str) -> Outcome:
+    """**Retry** on a failed move of the account Rita sponsors: done means the retry was recorded.
+
+    The audit record, not the change's status: the retried run may fail again before the test reads it.
+    """
+
+    async def seed(database: Database) -> SegmentChange:
+        seeder = Seeder(database)
+        account = await seeder.active_account(REQUESTER, DECIDER, SPONSOR)
+        return await seeder.segment_change_failed(account, SPONSOR, DECIDER, VENDOR_SEGMENT)
+
+    change = bot.db(seed)
+    payload = SegmentChangeRetryPayload(change_id=change.change_id, card_version=change.version)
+    answer = click(bot, role, Verb.SEGMENT_CHANGE_RETRY, payload.to_data())
+
+    async def retried(database: Database) -> bool:
+        records = await AuditLog(database).query(action=AuditAction.SEGMENT_CHANGE_RETRIED)
+        return any(r.detail.get("change") == change.change_id for r in records)
+
+    return Outcome(bot.db(retried), answer)
+
+
 # ------------------------------------------------------------------------------------------ bulk batches
 
 
@@ -784,6 +807,13 @@ VERBS: tuple[Row, ...] = (
         segment_decision_click(Verb.SEGMENT_CHANGE_REJECT),
         APPROVERS,
         APPROVERS_DECIDE,
+    ),
+    # bot/segment_change.py: approvers retry a failed change (as they retry provisioning and bulk rows).
+    Row(
+        Verb.SEGMENT_CHANGE_RETRY,
+        segment_retry_click,
+        APPROVERS,
+        "Only approvers can retry a segment change.",
     ),
     # bot/bulk_desk.py: approvers decide a batch, never its submitter (Alice, who is no approver).
     Row(Verb.BULK_APPROVE, bulk_decision(Verb.BULK_APPROVE), APPROVERS, APPROVERS_DECIDE),

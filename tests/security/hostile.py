@@ -30,6 +30,7 @@ from cards.actions import (
     SegmentChangeApprovePayload,
     SegmentChangeProposePayload,
     SegmentChangeRejectPayload,
+    SegmentChangeRetryPayload,
     Verb,
     WizardBackPayload,
     WizardCancelPayload,
@@ -162,6 +163,7 @@ VALID_DATA: dict[Verb, dict[str, Any]] = {
     Verb.SEGMENT_CHANGE_REJECT: SegmentChangeRejectPayload(
         change_id="sc-1", card_version=0, comment="no"
     ).to_data(),
+    Verb.SEGMENT_CHANGE_RETRY: SegmentChangeRetryPayload(change_id="sc-1", card_version=0).to_data(),
     Verb.BULK_APPROVE: BulkApprovePayload(batch_id=1, card_version=0).to_data(),
     Verb.BULK_REJECT: BulkRejectPayload(batch_id=1, card_version=0).to_data(),
     Verb.BULK_RETRY_FAILED: BulkRetryFailedPayload(batch_id=1, card_version=0).to_data(),
