@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -69,16 +69,6 @@ def bot_endpoint(stack: ProductStack) -> str:
     return stack.bot_endpoint
 
 
-@pytest.fixture
-async def database(stack: ProductStack) -> AsyncIterator[Database]:
-    assert stack.settings is not None
-    opened = await Database.connect(stack.settings.effective_database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
 def crew_csv(today: datetime) -> str:
     """200 contractor rows valid today, five of them broken (one column each, see BAD_ROWS)."""
     end = (today.date() + timedelta(days=30)).isoformat()
@@ -122,7 +112,6 @@ def vendor_users(stack: ProductStack) -> list[dict[str, object]]:
 async def test_200_rows_5_bad_one_card_195_accounts_and_no_duplicates_after_a_restart(
     pg: PlaygroundClient,
     stack: ProductStack,
-    database: Database,
     tmp_path: Path,
 ) -> None:
     tenant = stack.sandbox.tenant
@@ -135,18 +124,24 @@ async def test_200_rows_5_bad_one_card_195_accounts_and_no_duplicates_after_a_re
     path = tmp_path / "northwind-crew.csv"
     path.write_text(crew_csv(datetime.now(UTC)), encoding="utf-8")
     pg.mark()
-    async with GraphGateway(stack.sandbox.base_url, StaticTokenCredential(), options=FAST) as graph:
-        result = await import_csv(
-            path,
-            submitted_by=ALICE,
-            config=load_onboarding_config(REPO / "config" / "onboarding.example.toml"),
-            catalog=load_catalog(REPO / "config" / "segments.example.toml"),
-            graph=graph,
-            batches=BulkBatches(database),
-            audit_database=database,
-            vendor_accounts_group_id=SANDBOX_VENDOR_ACCOUNTS_GROUP_ID,
-            jobs=JobQueue(database),
-        )
+    assert stack.settings is not None
+    # The command line is a process of its own: nothing of it stays open once the import is done.
+    database = await Database.connect(stack.settings.effective_database_url)
+    try:
+        async with GraphGateway(stack.sandbox.base_url, StaticTokenCredential(), options=FAST) as graph:
+            result = await import_csv(
+                path,
+                submitted_by=ALICE,
+                config=load_onboarding_config(REPO / "config" / "onboarding.example.toml"),
+                catalog=load_catalog(REPO / "config" / "segments.example.toml"),
+                graph=graph,
+                batches=BulkBatches(database),
+                audit_database=database,
+                vendor_accounts_group_id=SANDBOX_VENDOR_ACCOUNTS_GROUP_ID,
+                jobs=JobQueue(database),
+            )
+    finally:
+        await database.close()
     assert {(e.row, e.column) for e in result.errors} == set(BAD_ROWS.items())
     assert result.batch is not None
     assert result.accepted == 195
@@ -162,9 +157,10 @@ async def test_200_rows_5_bad_one_card_195_accounts_and_no_duplicates_after_a_re
     )
     card_id = message_id(posted)
     assert "195" in text_of(posted.cards[0])
-    # Slow writes enough that the card shows a partial count (updates are coalesced to one per 2 s) and
-    # the restart below lands in the middle of the run, however fast the machine is.
-    tenant.faults.set_latency(per_write=0.04)
+    # Slow writes enough that the card shows a partial count (updates are coalesced to one per 2 s) well
+    # before the end: an envelope of 20 writes takes 2.4 s, a row's three writes go in three envelopes one
+    # after the other, so the run needs ~10 s and the first partial count shows ~4 s in.
+    tenant.faults.set_latency(per_write=0.12)
     thread = f"{posted.conversation_id};messageid={card_id}"
     await click(
         pg, posted.cards[0], "bulk.approve", message_id=card_id, conversation_id=thread, as_user="29:adam"
@@ -180,6 +176,9 @@ async def test_200_rows_5_bad_one_card_195_accounts_and_no_duplicates_after_a_re
 
     midway = await wait_card(pg, on_the_card(1, 194), timeout=90)
     partial = progress_of(midway)
+    # Once seen, slow the writes still to come to a crawl, so the run cannot end before the cut-off however
+    # loaded the machine is (a write already past its delay still lands, as on a real crash).
+    tenant.faults.set_latency(per_write=1.0)
     cut_off = stack.restart_bot(interrupt_jobs=True)
     tenant.faults.set_latency(per_write=0.0)
     # The restart did cut the run off: the card showed it unfinished, and the bulk job was running.

@@ -38,9 +38,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 import uuid
@@ -719,7 +721,7 @@ class AppThread:
         self._thread = threading.Thread(target=self._serve, name="app-thread", daemon=True)
         self._thread.start()
         if not self._ready.wait(30):
-            raise RuntimeError("the app did not start within 30s")
+            raise RuntimeError(f"the app did not start within 30s; its thread is at:\n{self._where()}")
         if self._error is not None:
             raise RuntimeError(f"the app failed to start: {self._error!r}") from self._error
         return self
@@ -732,6 +734,24 @@ class AppThread:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(30)
+
+    def _where(self) -> str:
+        """The app thread's stack and its loop's pending tasks (for a start that hangs)."""
+        frame = sys._current_frames().get(self._thread.ident) if self._thread and self._thread.ident else None
+        lines = traceback.format_stack(frame) if frame is not None else ["(the thread has ended)\n"]
+        for thread in threading.enumerate():
+            other = sys._current_frames().get(thread.ident or 0)
+            if thread is not self._thread and other is not None:
+                lines.append(f"thread {thread.name}:\n{''.join(traceback.format_stack(other, limit=4))}")
+        with contextlib.suppress(OSError):
+            # Every POSIX lock on the machine (a SQLite file held by a process shows here with its pid).
+            lines.append(f"/proc/locks (this process is {os.getpid()}):\n{Path('/proc/locks').read_text()}")
+        loop = self._loop
+        if loop is not None:
+            lines.append(f"{len(asyncio.all_tasks(loop))} task(s) in its loop\n")
+            for task in asyncio.all_tasks(loop):
+                lines.append(f"task {task.get_name()}:\n{awaiting(task.get_coro())}")
+        return "".join(lines)
 
     def _serve(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -754,6 +774,30 @@ class AppThread:
         site = web.TCPSite(self._runner, "127.0.0.1", self._port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
+
+
+def awaiting(coro: Any) -> str:
+    """Where a suspended coroutine waits, outermost first, through every coroutine it awaits."""
+    lines = []
+    while coro is not None:
+        frame = (
+            getattr(coro, "cr_frame", None)
+            or getattr(coro, "ag_frame", None)
+            or getattr(coro, "gi_frame", None)
+        )
+        if frame is not None:
+            lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
+        awaited = (
+            getattr(coro, "cr_await", None)
+            or getattr(coro, "ag_await", None)
+            or getattr(coro, "gi_yieldfrom", None)
+        )
+        # An async context manager's __aenter__ awaits its generator's asend(), which hides the generator.
+        manager = (
+            frame.f_locals.get("self") if frame is not None and frame.f_code.co_name == "__aenter__" else None
+        )
+        coro = getattr(manager, "gen", None) or awaited
+    return "".join(lines)
 
 
 def _summary(event: PlaygroundEvent) -> str:

@@ -18,10 +18,9 @@ from aiohttp import web
 from app import create_app
 from sandbox.testing import SandboxThread
 from settings import Settings, load_settings
-from tests.support.playground import AppThread
+from tests.support.playground import AppThread, awaiting
 
 _RUNNING_JOB = re.compile(r"job-\d+-.+")
-_JOB_TASK = re.compile(r"job-worker|job-\d+-.+|heartbeat-\d+")
 
 
 class ProductStack:
@@ -64,9 +63,9 @@ class ProductStack:
     def restart_bot(self, *, interrupt_jobs: bool = True) -> int:
         """Stop the bot and start a new one on the same data folder and port (the Playground keeps its URL).
 
-        With ``interrupt_jobs`` the job worker is cut off first, as a crash would: its task, the job it runs
-        and their heartbeats are cancelled, so the leases stay held until they run out (set a short
-        ``worker_lease_seconds``) and the new bot claims the jobs again. Returns how many jobs were cut
+        With ``interrupt_jobs`` the job worker is cut off first, as a crash would: its loop and the job it
+        runs are cancelled, so the job's lease stays held until it runs out (set a short
+        ``worker_lease_seconds``) and the new bot claims the job again. Returns how many jobs were cut
         off. Without it the bot stops as on SIGTERM (running jobs get their grace) and this returns 0.
         """
         bot = self._bot
@@ -76,20 +75,33 @@ class ProductStack:
         if interrupt_jobs and loop is not None:
 
             async def cut_off() -> int:
-                # app.py names the worker's loop "job-worker"; the worker names a running job
-                # "job-<id>-<kind>" and its lease renewal "heartbeat-<id>". Cancelling the loop too matters:
-                # a worker left running would claim the jobs again once their leases ran out, in the old bot.
-                tasks = [t for t in asyncio.all_tasks() if _JOB_TASK.fullmatch(t.get_name()) and not t.done()]
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                return sum(1 for t in tasks if _RUNNING_JOB.fullmatch(t.get_name()))
+                # Cancel the worker's loop (app.py names it "job-worker"): that cancels the job it awaits
+                # ("job-<id>-<kind>") once, and the job's heartbeat with it, and nothing of the worker runs
+                # on. Cancelling the job as well would cancel it twice, cutting into its own clean-up (a
+                # rollback), which neither a crash nor a stop does.
+                tasks = asyncio.all_tasks()
+                running = [t for t in tasks if _RUNNING_JOB.fullmatch(t.get_name()) and not t.done()]
+                workers = [t for t in tasks if t.get_name() == "job-worker"]
+                for worker in workers:
+                    worker.cancel()
+                _, stuck = await asyncio.wait([*workers, *running], timeout=8)
+                if stuck:
+                    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                    where = "".join(f"task {t.get_name()}:\n{awaiting(t.get_coro())}" for t in others)
+                    raise RuntimeError(f"the cut-off tasks did not end within 8 s; the bot's tasks:\n{where}")
+                return len(running)
 
             cut = asyncio.run_coroutine_threadsafe(cut_off(), loop).result(10)
         port = bot.port
         bot.__exit__(None, None, None)
         self._bot = None
-        self._start_bot(port)
+        try:
+            self._start_bot(port)
+        except RuntimeError as err:
+            # What the old bot left running (a task inside a transaction keeps SQLite's write lock).
+            left = [t for t in asyncio.all_tasks(loop) if not t.done()] if loop is not None else []
+            where = "".join(f"old task {t.get_name()}:\n{awaiting(t.get_coro())}" for t in left)
+            raise RuntimeError(f"{err}\n{where or 'the old bot left no task running'}") from err
         return cut
 
     def __exit__(
