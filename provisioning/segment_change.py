@@ -22,6 +22,7 @@ from typing import Final, Protocol
 from uuid import UUID
 
 from onboarding.audit import AuditAction
+from onboarding.errors import SegmentError
 from onboarding.segments import AttributePlacement, GroupPlacement, Placement, SegmentCatalog, placement_for
 from provisioning.directory import DirectoryUser, LicenseAssignment, SkuSeats, UserChanges
 from provisioning.errors import GraphError
@@ -151,6 +152,12 @@ class SegmentChangeRunner:
                     change = replace(change, added_license=added)
         except SegmentChangeFailed as err:
             return await self._finish(change, ChangeStatus.FAILED, failure=str(err))
+        except SegmentError as err:
+            # The catalog the bot runs with no longer has (or cannot place) the target: retrying cannot help
+            # until an administrator fixes the catalog, so the card says so instead of the job dying.
+            return await self._finish(
+                change, ChangeStatus.FAILED, failure=f"{err}; check the segment catalog"
+            )
         except GraphError as err:
             if err.retryable and not last_attempt:
                 raise

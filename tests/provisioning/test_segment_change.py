@@ -196,3 +196,31 @@ async def test_a_failed_change_run_again_completes_where_it_stopped(pipeline: Pi
     assert done is not None
     assert done.status is ChangeStatus.APPLIED, done.failure
     assert pipeline.sandbox.tenant.requests.count(ADD_MEMBER, status=204) == 1
+
+
+async def test_a_target_no_longer_in_the_catalog_fails_the_change_with_the_reason(pipeline: Pipeline) -> None:  # noqa: F811
+    changes = SegmentChanges(pipeline.database)
+    user_id = await _contoso_account(pipeline)
+    number = await _approved_move(pipeline, user_id, changes)
+    catalog = load_catalog(SANDBOX_SEGMENTS_CATALOG)
+    without_target = catalog.model_copy(
+        update={"segments": tuple(s for s in catalog.segments if s.name != "Vendor - Fabrikam")}
+    )
+    runner = SegmentChangeRunner(
+        gateway=pipeline.graph,
+        changes=changes,
+        accounts=pipeline.accounts,
+        audit=pipeline.audit,
+        catalog=without_target,
+        ib_capable_preference=DEFAULT_IB_CAPABLE_PREFERENCE,
+    )
+    writes = pipeline.sandbox.tenant.requests.writes
+
+    failed = await runner.run(number, last_attempt=False)
+
+    assert failed is not None
+    assert failed.status is ChangeStatus.FAILED
+    assert failed.failure is not None
+    assert "Vendor - Fabrikam" in failed.failure
+    assert "segment catalog" in failed.failure
+    assert pipeline.sandbox.tenant.requests.writes == writes
