@@ -75,6 +75,21 @@ def recording(seen: list[Job]) -> Callable[[Job], Awaitable[None]]:
     return handle
 
 
+class Endless:
+    """A handler that runs until cancelled, recording that it started and that it was cancelled."""
+
+    def __init__(self) -> None:
+        self.started, self.cancelled = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self, job: Job) -> None:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+
 async def wait_for(condition: Callable[[], bool], *, rounds: int = 400) -> None:
     """Yield to the workers until ``condition`` holds (bounded, so a broken worker fails the test)."""
     for _ in range(rounds):
@@ -233,24 +248,15 @@ async def wait_for_lease_after(queue: JobQueue, job_id: int, clock: FakeClock) -
 
 
 async def test_a_job_whose_lease_was_taken_is_stopped(queue: JobQueue, clock: FakeClock) -> None:
-    started, cancelled = asyncio.Event(), asyncio.Event()
+    handler = Endless()
     enqueued = await queue.enqueue(KIND, "{}")
-
-    async def long_job(job: Job) -> None:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
-    worker = JobWorker(queue, {KIND: long_job}, worker_id="w1", lease_seconds=0.3)
+    worker = JobWorker(queue, {KIND: handler}, worker_id="w1", lease_seconds=0.3)
     running = asyncio.create_task(worker.run_once())
-    await started.wait()
+    await handler.started.wait()
     clock.advance(10)
     assert await queue.claim("thief", [KIND], 60) is not None
     assert await running is True
-    assert cancelled.is_set()
+    assert handler.cancelled.is_set()
     taken = await queue.get(enqueued.job.id)
     assert taken is not None
     assert (taken.state, taken.lease_owner) == (JobState.RUNNING, "thief")
@@ -265,23 +271,14 @@ async def test_stop_ends_an_idle_worker(queue: JobQueue) -> None:
 
 
 async def test_stop_interrupts_a_job_that_outlives_the_grace_period(queue: JobQueue) -> None:
-    started, cancelled = asyncio.Event(), asyncio.Event()
+    handler = Endless()
     enqueued = await queue.enqueue(KIND, "{}")
-
-    async def endless(job: Job) -> None:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
-    worker = JobWorker(queue, {KIND: endless}, worker_id="w1", poll_seconds=0.02)
+    worker = JobWorker(queue, {KIND: handler}, worker_id="w1", poll_seconds=0.02)
     task = asyncio.create_task(worker.run_forever())
-    await started.wait()
+    await handler.started.wait()
     await worker.stop(grace_seconds=0.05)
     await asyncio.wait_for(task, timeout=5)
-    assert cancelled.is_set()
+    assert handler.cancelled.is_set()
     interrupted = await queue.get(enqueued.job.id)
     assert interrupted is not None
     assert interrupted.state is JobState.RUNNING  # leased until it runs out, then claimed again
@@ -321,24 +318,15 @@ async def test_a_job_cancelled_from_outside_is_let_go_and_the_worker_goes_on(
 
 
 async def test_cancelling_the_worker_while_a_job_runs_ends_the_worker(queue: JobQueue) -> None:
-    started, cancelled = asyncio.Event(), asyncio.Event()
+    handler = Endless()
     await queue.enqueue(KIND, "{}")
-
-    async def endless(job: Job) -> None:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
-    worker = JobWorker(queue, {KIND: endless}, worker_id="w1", poll_seconds=0.02)
+    worker = JobWorker(queue, {KIND: handler}, worker_id="w1", poll_seconds=0.02)
     task = asyncio.create_task(worker.run_forever())
-    await started.wait()
+    await handler.started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, timeout=5)
-    assert cancelled.is_set()
+    assert handler.cancelled.is_set()
     assert task.cancelled()  # the cancellation reached the worker, not swallowed as the job's own
 
 
